@@ -1,0 +1,77 @@
+//! What both binaries do at their edges: read flags, set up logging, and turn
+//! errors into one line and an exit status.
+
+// Each binary uses only some of these helpers.
+#![allow(dead_code)]
+
+use std::fmt::Display;
+use std::io::Write;
+
+/// Exit status for bad usage: flags, values, addresses in use.
+pub const USAGE: u8 = 2;
+
+/// Parses the command line; on bad usage prints one line and exits 2.
+pub fn parse_or_exit<C: clap::Parser>() -> C {
+    match C::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            match error.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
+                _ => {
+                    let rendered = error.render().to_string();
+                    let first = rendered.lines().next().unwrap_or("bad usage");
+                    let first = first.strip_prefix("error: ").unwrap_or(first);
+                    exit_with(USAGE, format!("{first} (see --help)"))
+                }
+            }
+        }
+    }
+}
+
+/// Prints `<program>: <message>` on one line and exits with `status`.
+pub fn exit_with(status: u8, message: impl Display) -> ! {
+    let program = std::env::args()
+        .next()
+        .and_then(|path| {
+            std::path::Path::new(&path)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "concurrent-http-client".into());
+    eprintln!("{program}: {message}");
+    std::process::exit(i32::from(status))
+}
+
+/// Logs to stderr with millisecond UTC timestamps; RUST_LOG sets the level
+/// (info by default). Info lines carry no level tag, so they read like the
+/// original exploration's; other levels are tagged.
+pub fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|out, record| {
+            let timestamp = out.timestamp_millis();
+            match record.level() {
+                log::Level::Info => writeln!(out, "{timestamp} {}", record.args()),
+                level => writeln!(out, "{timestamp} {level} {}", record.args()),
+            }
+        })
+        .init();
+}
+
+/// Reads a count of at least 1, saying so plainly when it is not one.
+pub fn positive_count(text: &str) -> Result<std::num::NonZeroUsize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(std::num::NonZeroUsize::new)
+        .ok_or_else(|| format!("'{text}' is not a whole number of at least 1"))
+}
+
+/// Reads a count of zero or more.
+pub fn whole_number(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .map_err(|_| format!("'{text}' is not a whole number of 0 or more"))
+}

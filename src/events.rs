@@ -1,0 +1,91 @@
+//! What a run records: one event per attempt, and the run they belong to.
+//!
+//! Request threads send events down a channel to one collector thread, so no
+//! lock is ever held while a request does I/O.
+
+use crate::outcome::Outcome;
+use crossbeam_channel::{Receiver, Sender};
+use std::thread::{self, ScopedJoinHandle};
+use std::time::{Duration, SystemTime};
+
+/// One attempt of one request. Times are offsets from the start of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptEvent {
+    /// The request's number, from 0.
+    pub request: usize,
+    /// The attempt's number within its request: 0 for the first, then 1 for
+    /// the first retry, and so on.
+    pub attempt: u32,
+    /// When the scheduler meant the attempt to go: the run's start for first
+    /// attempts without a rate, the rate's grid with one, the end of the
+    /// backoff for retries. Time between this and `start` was spent waiting
+    /// inside the client.
+    pub intended_start: Duration,
+    /// When the attempt went out.
+    pub start: Duration,
+    /// When it ended, in success or failure.
+    pub end: Duration,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long the request slept in backoff right before this attempt.
+    pub backoff_before: Duration,
+}
+
+impl AttemptEvent {
+    /// How long the attempt took.
+    pub fn duration(&self) -> Duration {
+        self.end.saturating_sub(self.start)
+    }
+}
+
+/// Everything a finished run knows: the events and the run's own bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    /// How many requests the run was asked to make.
+    pub num_requests: usize,
+    /// Every attempt, ordered by request and then attempt.
+    pub events: Vec<AttemptEvent>,
+    /// Wall-clock time at the start of the run (for event files).
+    pub started_at: SystemTime,
+    /// From the start of the run until its last request ended.
+    pub elapsed: Duration,
+}
+
+impl RunRecord {
+    /// The events of each request in turn (requests with no event are skipped).
+    pub fn requests(&self) -> impl Iterator<Item = &[AttemptEvent]> {
+        self.events.chunk_by(|a, b| a.request == b.request)
+    }
+}
+
+/// Receives events on a channel in its own thread until every sender is gone.
+pub(crate) struct Collector<'scope> {
+    thread: ScopedJoinHandle<'scope, Vec<AttemptEvent>>,
+}
+
+impl<'scope> Collector<'scope> {
+    /// Starts the collector; events sent on the returned sender are kept.
+    pub(crate) fn start<'env>(
+        scope: &'scope thread::Scope<'scope, 'env>,
+    ) -> std::io::Result<(Collector<'scope>, Sender<AttemptEvent>)> {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let thread = thread::Builder::new()
+            .name("event-collector".into())
+            .spawn_scoped(scope, move || collect(&receiver))?;
+        Ok((Collector { thread }, sender))
+    }
+
+    /// Waits for the senders to be gone and returns the events, sorted.
+    pub(crate) fn finish(self) -> Vec<AttemptEvent> {
+        let mut events = match self.thread.join() {
+            Ok(events) => events,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        events.sort_by_key(|event| (event.request, event.attempt));
+        events
+    }
+}
+
+fn collect(receiver: &Receiver<AttemptEvent>) -> Vec<AttemptEvent> {
+    receiver.iter().collect()
+}

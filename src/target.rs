@@ -1,0 +1,191 @@
+//! The real attempter: one HTTP GET through a shared ureq agent.
+
+use crate::outcome::{ErrorClass, Outcome};
+use crate::run::Attempter;
+use std::io;
+use std::time::Duration;
+use ureq::http::Uri;
+
+/// Where and how attempts are sent.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The URL every request fetches. Defaults to `http://127.0.0.1:8081/`,
+    /// the haproxy front of `make setup`.
+    pub url: String,
+    /// The longest one attempt may take, from connecting to the last body
+    /// byte. Defaults to 10 s.
+    pub timeout: Duration,
+    /// The longest connecting may take, within `timeout`. Defaults to 5 s.
+    pub connect_timeout: Duration,
+    /// Reuse connections between attempts. Defaults to `false`: each attempt
+    /// opens its own connection, so a connection-rate limit sees every one.
+    pub keep_alive: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            url: "http://127.0.0.1:8081/".into(),
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            keep_alive: false,
+        }
+    }
+}
+
+/// Why an [`HttpTarget`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// The URL did not parse, or lacked a host.
+    #[error("--url '{url}' is not a valid URL: {reason}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The URL's scheme was not `http`.
+    #[error("--url '{0}': only http:// URLs are supported (this build has no TLS)")]
+    UnsupportedScheme(String),
+    /// A timeout was zero.
+    #[error("--{0} must be above zero")]
+    ZeroTimeout(&'static str),
+}
+
+/// Sends GET requests to one URL through one agent, whose clones share a
+/// connection pool. Every response body is read to the end, so a kept-alive
+/// connection can go back to the pool.
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    agent: ureq::Agent,
+    url: Uri,
+}
+
+impl HttpTarget {
+    /// Checks the config and builds the agent.
+    pub fn new(config: &HttpConfig) -> Result<HttpTarget, TargetError> {
+        let url = parse_url(&config.url)?;
+        if config.timeout.is_zero() {
+            return Err(TargetError::ZeroTimeout("timeout"));
+        }
+        if config.connect_timeout.is_zero() {
+            return Err(TargetError::ZeroTimeout("connect-timeout"));
+        }
+        let idle_per_host = if config.keep_alive { 3 } else { 0 };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(config.timeout))
+            .timeout_connect(Some(config.connect_timeout.min(config.timeout)))
+            .max_idle_connections_per_host(idle_per_host)
+            .max_idle_connections(if config.keep_alive { 10 } else { 0 })
+            .build()
+            .into();
+        Ok(HttpTarget { agent, url })
+    }
+
+    /// The URL attempts go to.
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+
+    /// One GET, read to the end.
+    pub fn get(&self) -> Outcome {
+        let mut response = match self.agent.get(&self.url).call() {
+            Ok(response) => response,
+            Err(error) => return Outcome::failed(ErrorClass::of_ureq(&error), error),
+        };
+        let status = response.status().as_u16();
+        let mut body = response.body_mut().as_reader();
+        match io::copy(&mut body, &mut io::sink()) {
+            Ok(bytes) => Outcome::Response { status, bytes },
+            Err(error) => Outcome::failed(ErrorClass::of_io(&error), error),
+        }
+    }
+}
+
+impl Attempter for HttpTarget {
+    fn attempt(&self, _request: usize, _attempt: u32) -> Outcome {
+        self.get()
+    }
+}
+
+fn parse_url(text: &str) -> Result<Uri, TargetError> {
+    let bad = |reason: &str| TargetError::BadUrl {
+        url: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url: Uri = text
+        .parse()
+        .map_err(|err: ureq::http::uri::InvalidUri| bad(&err.to_string()))?;
+    match url.scheme_str() {
+        Some("http") => {}
+        Some(_) => return Err(TargetError::UnsupportedScheme(text.to_owned())),
+        None => return Err(bad("it has no scheme; try http://HOST:PORT/")),
+    }
+    match url.host() {
+        Some(host) if !host.is_empty() => Ok(url),
+        _ => Err(bad("it has no host")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> HttpConfig {
+        HttpConfig {
+            url: url.into(),
+            ..HttpConfig::default()
+        }
+    }
+
+    #[test]
+    fn http_urls_with_a_host_are_accepted() {
+        for url in ["http://127.0.0.1:8081/", "http://localhost/x?y=1"] {
+            assert!(HttpTarget::new(&config(url)).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn malformed_urls_are_refused_with_the_url_named() {
+        for url in ["", "not a url", "127.0.0.1:8081", "/path", "http://"] {
+            let error = HttpTarget::new(&config(url)).expect_err(url);
+            assert!(
+                matches!(error, TargetError::BadUrl { .. }),
+                "{url}: {error}"
+            );
+            assert!(error.to_string().contains(&format!("'{url}'")), "{error}");
+        }
+        assert_eq!(
+            HttpTarget::new(&config("https://127.0.0.1/")).expect_err("https"),
+            TargetError::UnsupportedScheme("https://127.0.0.1/".into())
+        );
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused() {
+        let zero = HttpConfig {
+            timeout: Duration::ZERO,
+            ..HttpConfig::default()
+        };
+        assert_eq!(
+            HttpTarget::new(&zero).expect_err("zero timeout"),
+            TargetError::ZeroTimeout("timeout")
+        );
+    }
+
+    #[test]
+    fn a_closed_port_is_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = listener.local_addr().expect("a bound address");
+        drop(listener);
+        let target = HttpTarget::new(&config(&format!("http://{addr}/"))).expect("a valid target");
+        let outcome = target.get();
+        assert_eq!(
+            outcome.class(),
+            crate::AttemptClass::Error(ErrorClass::Refused),
+            "{outcome:?}"
+        );
+    }
+}
