@@ -12,7 +12,7 @@
 #   PROXY_PORT   port haproxy listens on, on 127.0.0.1 (default 8081)
 #   SERVER_PORT  port the test server listens on (default 8080)
 #   RUN_DIR      where the pid file, container name and log go (default ./run)
-#   HAPROXY_IMAGE, CONTAINER_NAME   for the docker path
+#   HAPROXY_IMAGE, HAPROXY_CONTAINER   for the docker path
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +22,7 @@ PROXY_PORT=${PROXY_PORT:-8081}
 SERVER_PORT=${SERVER_PORT:-8080}
 RUN_DIR=${RUN_DIR:-$root/run}
 HAPROXY_IMAGE=${HAPROXY_IMAGE:-haproxy:2.6}
-CONTAINER_NAME=${CONTAINER_NAME:-concurrent-http-client-haproxy}
+HAPROXY_CONTAINER=${HAPROXY_CONTAINER:-concurrent-http-client-haproxy}
 pid_file="$RUN_DIR/haproxy.pid"
 container_file="$RUN_DIR/haproxy.container"
 log_file="$RUN_DIR/haproxy.log"
@@ -95,7 +95,7 @@ start_in_docker() {
     # Inside the container haproxy listens on all its interfaces; docker
     # publishes the port on the host's loopback only. The server is reached on
     # the host through host.docker.internal, which host-gateway maps on Linux.
-    docker run --detach --name "$CONTAINER_NAME" \
+    docker run --detach --name "$HAPROXY_CONTAINER" \
         --label concurrent-http-client=haproxy \
         --publish "127.0.0.1:$PROXY_PORT:$PROXY_PORT" \
         --add-host host.docker.internal:host-gateway \
@@ -105,14 +105,14 @@ start_in_docker() {
         --volume "$config:/usr/local/etc/haproxy/haproxy.cfg:ro" \
         "$HAPROXY_IMAGE" >"$log_file" 2>&1 ||
         die 1 "docker could not start $HAPROXY_IMAGE: $(tail -n 1 "$log_file")"
-    echo "$CONTAINER_NAME" >"$container_file"
+    echo "$HAPROXY_CONTAINER" >"$container_file"
     for _ in $(seq 50); do
-        [ "$(docker inspect --format '{{.State.Running}}' "$CONTAINER_NAME" 2>/dev/null)" = true ] && break
+        [ "$(docker inspect --format '{{.State.Running}}' "$HAPROXY_CONTAINER" 2>/dev/null)" = true ] && break
         sleep 0.1
     done
-    [ "$(docker inspect --format '{{.State.Running}}' "$CONTAINER_NAME" 2>/dev/null)" = true ] ||
-        die 1 "the haproxy container stopped at once: $(docker logs "$CONTAINER_NAME" 2>&1 | tail -n 1)"
-    echo "haproxy running in docker (container $CONTAINER_NAME, $HAPROXY_IMAGE)."
+    [ "$(docker inspect --format '{{.State.Running}}' "$HAPROXY_CONTAINER" 2>/dev/null)" = true ] ||
+        die 1 "the haproxy container stopped at once: $(docker logs "$HAPROXY_CONTAINER" 2>&1 | tail -n 1)"
+    echo "haproxy running in docker (container $HAPROXY_CONTAINER, $HAPROXY_IMAGE)."
     echo "Note: in docker, run the server on an address the container can reach:"
     echo "      make server SERVER_HOST=0.0.0.0 (make server does this by itself after make setup)."
 }

@@ -13,6 +13,7 @@ use crate::rate::{RateError, RateTicker};
 use crate::semaphore::{Permit, Semaphore};
 use crossbeam_channel::{select, Receiver, Sender};
 use log::{debug, info};
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, Scope, ScopedJoinHandle};
@@ -159,72 +160,141 @@ fn spawn_requests<'scope>(
     events: &Sender<AttemptEvent>,
 ) {
     let gate = shared.config.max_concurrency.map(Semaphore::new);
-    let mut running: Vec<(usize, ScopedJoinHandle<'scope, ()>)> = Vec::new();
+    let mut threads = RequestThreads::new(events.clone(), shared.clock);
     for request in 0..shared.config.num_requests.get() {
-        let permit = gate.as_ref().map(Semaphore::acquire);
+        let permit = gate.as_ref().map(|gate| threads.acquire(gate));
+        threads.join_finished();
         let intended_start = match shared.ticker {
             Some(ticker) => shared.clock.at(ticker.wait()),
             None => Duration::ZERO,
         };
-        join_finished(&mut running, events, shared.clock);
+        threads.spawn(scope, shared, request, intended_start, permit);
+    }
+    threads.join_all();
+}
+
+/// The request threads a run has started and not yet joined.
+///
+/// A thread's concurrency permit stays here, with its handle, and is given
+/// back only once the thread has been joined: a thread that has finished its
+/// work but not yet exited still counts, so live threads never exceed the
+/// limit, however slowly the machine lets finished threads go.
+struct RequestThreads<'scope> {
+    running: HashMap<usize, (ScopedJoinHandle<'scope, ()>, Option<Permit>)>,
+    /// Each thread sends its request number here as its very last act.
+    finished: Receiver<usize>,
+    finished_tx: Sender<usize>,
+    events: Sender<AttemptEvent>,
+    clock: Clock,
+}
+
+impl<'scope> RequestThreads<'scope> {
+    fn new(events: Sender<AttemptEvent>, clock: Clock) -> RequestThreads<'scope> {
+        let (finished_tx, finished) = crossbeam_channel::unbounded();
+        RequestThreads {
+            running: HashMap::new(),
+            finished,
+            finished_tx,
+            events,
+            clock,
+        }
+    }
+
+    /// A permit from `gate`, joining finished threads until one is free.
+    fn acquire(&mut self, gate: &Semaphore) -> Permit {
+        loop {
+            if let Some(permit) = gate.try_acquire() {
+                return permit;
+            }
+            // Every permit is held here by a running thread, which will
+            // send its number when done; this sender keeps the channel open.
+            match self.finished.recv() {
+                Ok(request) => self.join(request),
+                Err(_) => unreachable!("the finished channel's sender is held by self"),
+            }
+        }
+    }
+
+    /// Joins the threads that have said they are done, without waiting for others.
+    fn join_finished(&mut self) {
+        while let Ok(request) = self.finished.try_recv() {
+            self.join(request);
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        scope: &'scope Scope<'scope, '_>,
+        shared: &'scope Shared<'_>,
+        request: usize,
+        intended_start: Duration,
+        permit: Option<Permit>,
+    ) {
         shared.live.fetch_add(1, Ordering::SeqCst);
-        let sender = events.clone();
+        let events = self.events.clone();
+        let finished = FinishedGuard {
+            request,
+            finished: self.finished_tx.clone(),
+            live: &shared.live,
+        };
         let spawned = thread::Builder::new()
             .name(format!("request-{request}"))
             .spawn_scoped(scope, move || {
-                let _permit: Option<Permit> = permit;
-                let _live = LiveGuard(&shared.live);
-                run_request(shared, request, intended_start, &sender);
+                let _finished = finished;
+                run_request(shared, request, intended_start, &events);
             });
         match spawned {
-            Ok(handle) => running.push((request, handle)),
+            Ok(handle) => {
+                self.running.insert(request, (handle, permit));
+            }
             Err(error) => {
-                shared.live.fetch_sub(1, Ordering::SeqCst);
+                // The closure, and the guard in it, were dropped unrun.
                 let outcome = Outcome::failed(
                     ErrorClass::Other,
                     format!("could not start a thread: {error}"),
                 );
                 log_outcome(request, &outcome);
-                let now = shared.clock.now();
-                let _ = events.send(lone_event(request, now, outcome));
+                let _ = self
+                    .events
+                    .send(lone_event(request, self.clock.now(), outcome));
             }
         }
     }
-    for (request, handle) in running {
-        join_request(request, handle, events, shared.clock);
-    }
-}
 
-/// Joins the request threads that have ended, so their stacks are freed as
-/// the run goes rather than at its end.
-fn join_finished<'scope>(
-    running: &mut Vec<(usize, ScopedJoinHandle<'scope, ()>)>,
-    events: &Sender<AttemptEvent>,
-    clock: Clock,
-) {
-    let mut index = 0;
-    while index < running.len() {
-        if running[index].1.is_finished() {
-            let (request, handle) = running.swap_remove(index);
-            join_request(request, handle, events, clock);
-        } else {
-            index += 1;
+    fn join(&mut self, request: usize) {
+        let Some((handle, permit)) = self.running.remove(&request) else {
+            return; // a thread that could not start
+        };
+        if handle.join().is_err() {
+            // The attempts it made were sent already; this marks the request failed.
+            let outcome = Outcome::failed(ErrorClass::Other, "the request thread panicked");
+            let mut event = lone_event(request, self.clock.now(), outcome);
+            event.attempt = u32::MAX;
+            let _ = self.events.send(event);
+        }
+        drop(permit);
+    }
+
+    fn join_all(mut self) {
+        let requests: Vec<usize> = self.running.keys().copied().collect();
+        for request in requests {
+            self.join(request);
         }
     }
 }
 
-fn join_request(
+/// Lives as long as its request thread: on drop, unwinding included, it
+/// counts the request out of `live` and reports the thread finished.
+struct FinishedGuard<'a> {
     request: usize,
-    handle: ScopedJoinHandle<'_, ()>,
-    events: &Sender<AttemptEvent>,
-    clock: Clock,
-) {
-    if handle.join().is_err() {
-        // The attempts it made were sent already; this marks the request failed.
-        let outcome = Outcome::failed(ErrorClass::Other, "the request thread panicked");
-        let mut event = lone_event(request, clock.now(), outcome);
-        event.attempt = u32::MAX;
-        let _ = events.send(event);
+    finished: Sender<usize>,
+    live: &'a AtomicUsize,
+}
+
+impl Drop for FinishedGuard<'_> {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        let _ = self.finished.send(self.request);
     }
 }
 
@@ -237,15 +307,6 @@ fn lone_event(request: usize, now: Duration, outcome: Outcome) -> AttemptEvent {
         end: now,
         outcome,
         backoff_before: Duration::ZERO,
-    }
-}
-
-/// Counts a request as live while it exists, unwinding included.
-struct LiveGuard<'a>(&'a AtomicUsize);
-
-impl Drop for LiveGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

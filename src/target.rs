@@ -3,8 +3,11 @@
 use crate::outcome::{ErrorClass, Outcome};
 use crate::run::Attempter;
 use std::io;
+use std::net::ToSocketAddrs;
 use std::time::Duration;
 use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// Where and how attempts are sent.
 #[derive(Debug, Clone)]
@@ -73,14 +76,15 @@ impl HttpTarget {
             return Err(TargetError::ZeroTimeout("connect-timeout"));
         }
         let idle_per_host = if config.keep_alive { 3 } else { 0 };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(config.timeout))
             .timeout_connect(Some(config.connect_timeout.min(config.timeout)))
             .max_idle_connections_per_host(idle_per_host)
             .max_idle_connections(if config.keep_alive { 10 } else { 0 })
-            .build()
-            .into();
+            .build();
+        let resolver = OnceResolver::new(&url);
+        let agent = ureq::Agent::with_parts(agent_config, DefaultConnector::new(), resolver);
         Ok(HttpTarget { agent, url })
     }
 
@@ -107,6 +111,64 @@ impl HttpTarget {
 impl Attempter for HttpTarget {
     fn attempt(&self, _request: usize, _attempt: u32) -> Outcome {
         self.get()
+    }
+}
+
+/// Looks the target's host up once, when the target is built, and answers
+/// from that for every attempt.
+///
+/// ureq's own resolver, when any timeout is set, spawns a thread for each
+/// lookup so it can give up on a slow DNS; that would double the threads a
+/// run starts and blur what the lab measures. A run has one URL, so one
+/// lookup is enough. When the first lookup fails, or for any other host,
+/// ureq's resolver is asked each time, so DNS failures are still reported
+/// per attempt.
+#[derive(Debug)]
+struct OnceResolver {
+    host_and_port: Option<String>,
+    addrs: Option<ResolvedSocketAddrs>,
+    fallback: DefaultResolver,
+}
+
+impl OnceResolver {
+    fn new(url: &Uri) -> OnceResolver {
+        let fallback = DefaultResolver::default();
+        let host_and_port = host_and_port(url);
+        let addrs = host_and_port.as_deref().and_then(|target| {
+            let found = target.to_socket_addrs().ok()?;
+            let mut addrs = fallback.empty();
+            for addr in found {
+                if addrs.try_push(addr).is_err() {
+                    break; // ureq takes at most 16 addresses
+                }
+            }
+            (!addrs.is_empty()).then_some(addrs)
+        });
+        OnceResolver {
+            host_and_port,
+            addrs,
+            fallback,
+        }
+    }
+}
+
+fn host_and_port(url: &Uri) -> Option<String> {
+    let scheme = url.scheme()?;
+    let authority = url.authority()?;
+    DefaultResolver::host_and_port(scheme, authority)
+}
+
+impl Resolver for OnceResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match &self.addrs {
+            Some(addrs) if host_and_port(uri) == self.host_and_port => Ok(addrs.clone()),
+            _ => self.fallback.resolve(uri, config, timeout),
+        }
     }
 }
 

@@ -1,0 +1,96 @@
+//! Bad input to either binary: one clear line on stderr, exit status 2, no panic.
+
+mod common;
+
+use common::{client, server_to_end, Finished, Server};
+
+fn assert_one_clear_line(program: &str, args: &[&str], run: &Finished, mentions: &str) {
+    assert_eq!(run.code(), Some(2), "{program} {args:?}: {run:?}");
+    assert_eq!(run.stderr.len(), 1, "{program} {args:?}: {:?}", run.stderr);
+    let line = &run.stderr[0];
+    assert!(line.starts_with(&format!("{program}: ")), "{line}");
+    assert!(
+        line.contains(mentions),
+        "{args:?}: '{line}' should mention '{mentions}'"
+    );
+    assert!(!line.contains("panicked"), "{line}");
+    assert!(
+        run.stdout.is_empty(),
+        "{args:?} printed a report: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn bad_client_flags_get_one_line_and_status_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["-n", "0"], "--num-requests"),
+        (&["-n", "-3"], "--num-requests"),
+        (&["-n", "ten"], "--num-requests"),
+        (&["-n", "1.5"], "--num-requests"),
+        (&["--max-concurrency", "0"], "--max-concurrency"),
+        (&["--max-concurrency", "-1"], "--max-concurrency"),
+        (&["--rate", "0"], "--rate"),
+        (&["--rate", "-2"], "--rate"),
+        (&["--rate", "fast"], "--rate"),
+        (&["--rate", "NaN"], "--rate"),
+        (&["--max-retries", "-1"], "--max-retries"),
+        (&["--timeout", "0"], "--timeout"),
+        (&["--timeout", "0s"], "--timeout"),
+        (&["--timeout", "-1s"], "--timeout"),
+        (&["--timeout", "soon"], "--timeout"),
+        (&["--connect-timeout", "0"], "--connect-timeout"),
+        (&["--retry-wait-min", "-5ms"], "--retry-wait-min"),
+        (
+            &[
+                "--retry",
+                "--retry-wait-min",
+                "5s",
+                "--retry-wait-max",
+                "1s",
+            ],
+            "--retry-wait-min",
+        ),
+        (&["--url", "not a url"], "not a url"),
+        (&["--url", "127.0.0.1:8081"], "127.0.0.1:8081"),
+        (&["--url", "https://127.0.0.1/"], "http://"),
+        (&["--url", "http://"], "http://"),
+        (&["--no-such-flag"], "--no-such-flag"),
+    ];
+    for (args, mentions) in cases {
+        let run = client(args);
+        assert_one_clear_line("client", args, &run, mentions);
+    }
+}
+
+#[test]
+fn bad_server_flags_get_one_line_and_status_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--request-duration", "-1"], "negative"),
+        (&["--request-duration", "-500ms"], "negative"),
+        (&["--request-duration", "forever"], "malformed"),
+        (&["--workers", "0"], "--workers"),
+        (&["--workers", "many"], "--workers"),
+        (&["--addr", "nowhere"], "nowhere"),
+        (&["--addr", "127.0.0.1:99999"], "127.0.0.1:99999"),
+    ];
+    for (args, mentions) in cases {
+        let run = server_to_end(args);
+        assert_one_clear_line("server", args, &run, mentions);
+    }
+}
+
+#[test]
+fn a_zero_request_duration_is_valid() {
+    let server = Server::start("0");
+    let run = client(&["-n", "3", "--url", &format!("http://{}/", server.addr)]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+}
+
+#[test]
+fn an_address_in_use_gets_one_line_and_status_2() {
+    let first = Server::start("0");
+    let addr = first.addr.to_string();
+    let run = server_to_end(&["--addr", &addr]);
+    assert_one_clear_line("server", &["--addr", &addr], &run, "already in use");
+}
