@@ -99,12 +99,12 @@ fn the_server_never_sees_more_than_max_concurrency() {
 
 #[test]
 fn a_rate_limit_spaces_starts_evenly_and_keeps_its_rate() {
-    const RATE: f64 = 10.0;
-    const REQUESTS: usize = 25;
+    const RATE: f64 = 5.0;
+    const REQUESTS: usize = 21;
     let server = Server::start("0");
     // Below haproxy's limit only if the client keeps its own rate.
-    let haproxy = Haproxy::start(12, server.addr);
-    let run = client(&["-n", "25", "--rate", "10", "--url", &haproxy.url()]);
+    let haproxy = Haproxy::start(6, server.addr);
+    let run = client(&["-n", "21", "--rate", "5", "--url", &haproxy.url()]);
     assert_eq!(run.code(), Some(0), "{run:?}");
     let starts: Vec<i64> = run
         .messages_ending(": starting")
