@@ -8,7 +8,6 @@
 //! "Exponential Backoff And Jitter": a growing `base` capped at `wait_max`,
 //! then a random share of it.
 
-use crate::outcome::{ErrorClass, Outcome};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -182,22 +181,6 @@ impl RetryPolicy {
             }
         };
         base.min(self.wait_max)
-    }
-}
-
-/// Whether an attempt that ended like this is worth another try: resets, EOFs,
-/// refused connections, timeouts, 429 and the gateway errors 502, 503 and 504.
-/// Other 4xx say the request itself is wrong, and repeating it cannot help.
-pub fn is_retryable(outcome: &Outcome) -> bool {
-    match outcome {
-        Outcome::Response { status, .. } => matches!(status, 429 | 502 | 503 | 504),
-        Outcome::Failed { class, .. } => matches!(
-            class,
-            ErrorClass::Refused
-                | ErrorClass::Reset
-                | ErrorClass::TimeoutConnect
-                | ErrorClass::TimeoutResponse
-        ),
     }
 }
 
@@ -410,27 +393,5 @@ mod tests {
         }
         assert!("fibonacci".parse::<Backoff>().is_err());
         assert_eq!("full".parse::<Jitter>(), Ok(Jitter::Full));
-    }
-
-    #[test]
-    fn only_transient_failures_are_retried() {
-        let response = |status| Outcome::Response { status, bytes: 0 };
-        for status in [429, 502, 503, 504] {
-            assert!(is_retryable(&response(status)), "{status}");
-        }
-        for status in [200, 400, 404, 500, 501] {
-            assert!(!is_retryable(&response(status)), "{status}");
-        }
-        for class in [
-            ErrorClass::Refused,
-            ErrorClass::Reset,
-            ErrorClass::TimeoutConnect,
-            ErrorClass::TimeoutResponse,
-        ] {
-            assert!(is_retryable(&Outcome::failed(class, "x")), "{class}");
-        }
-        for class in [ErrorClass::Dns, ErrorClass::Other] {
-            assert!(!is_retryable(&Outcome::failed(class, "x")), "{class}");
-        }
     }
 }

@@ -4,6 +4,7 @@
 //! lock is ever held while a request does I/O.
 
 use crate::outcome::Outcome;
+use crate::request::RequestEnd;
 use crossbeam_channel::{Receiver, Sender};
 use std::thread::{self, ScopedJoinHandle};
 use std::time::{Duration, SystemTime};
@@ -45,6 +46,8 @@ pub struct RunRecord {
     pub num_requests: usize,
     /// Every attempt, ordered by request and then attempt.
     pub events: Vec<AttemptEvent>,
+    /// Why each request stopped, indexed by request number.
+    pub ends: Vec<RequestEnd>,
     /// Wall-clock time at the start of the run (for event files).
     pub started_at: SystemTime,
     /// From the start of the run until its last request ended.
@@ -58,16 +61,30 @@ impl RunRecord {
     }
 }
 
-/// Receives events on a channel in its own thread until every sender is gone.
+/// What request threads send the collector.
+#[derive(Debug)]
+pub(crate) enum Record {
+    /// An attempt ended.
+    Attempt(AttemptEvent),
+    /// A request stopped, after its last attempt.
+    End {
+        /// Which request.
+        request: usize,
+        /// Why.
+        end: RequestEnd,
+    },
+}
+
+/// Receives records on a channel in its own thread until every sender is gone.
 pub(crate) struct Collector<'scope> {
-    thread: ScopedJoinHandle<'scope, Vec<AttemptEvent>>,
+    thread: ScopedJoinHandle<'scope, Vec<Record>>,
 }
 
 impl<'scope> Collector<'scope> {
-    /// Starts the collector; events sent on the returned sender are kept.
+    /// Starts the collector; records sent on the returned sender are kept.
     pub(crate) fn start<'env>(
         scope: &'scope thread::Scope<'scope, 'env>,
-    ) -> std::io::Result<(Collector<'scope>, Sender<AttemptEvent>)> {
+    ) -> std::io::Result<(Collector<'scope>, Sender<Record>)> {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let thread = thread::Builder::new()
             .name("event-collector".into())
@@ -75,17 +92,30 @@ impl<'scope> Collector<'scope> {
         Ok((Collector { thread }, sender))
     }
 
-    /// Waits for the senders to be gone and returns the events, sorted.
-    pub(crate) fn finish(self) -> Vec<AttemptEvent> {
-        let mut events = match self.thread.join() {
-            Ok(events) => events,
+    /// Waits for the senders to be gone; returns the events, sorted, and
+    /// each of `num_requests` requests' end (`NotStarted` for those that sent none).
+    pub(crate) fn finish(self, num_requests: usize) -> (Vec<AttemptEvent>, Vec<RequestEnd>) {
+        let records = match self.thread.join() {
+            Ok(records) => records,
             Err(panic) => std::panic::resume_unwind(panic),
         };
+        let mut events = Vec::with_capacity(records.len());
+        let mut ends = vec![RequestEnd::NotStarted; num_requests];
+        for record in records {
+            match record {
+                Record::Attempt(event) => events.push(event),
+                Record::End { request, end } => {
+                    if let Some(slot) = ends.get_mut(request) {
+                        *slot = end;
+                    }
+                }
+            }
+        }
         events.sort_by_key(|event| (event.request, event.attempt));
-        events
+        (events, ends)
     }
 }
 
-fn collect(receiver: &Receiver<AttemptEvent>) -> Vec<AttemptEvent> {
+fn collect(receiver: &Receiver<Record>) -> Vec<Record> {
     receiver.iter().collect()
 }

@@ -11,23 +11,40 @@
 #![deny(missing_docs)]
 
 mod backoff;
+mod budget;
+mod cancel;
 mod duration;
 mod events;
+mod export;
+mod faults;
 mod outcome;
 mod rate;
+mod relay;
 mod report;
+mod request;
+mod retry_after;
+mod retry_on;
 mod run;
 mod semaphore;
 mod server;
 mod target;
 
-pub use backoff::{is_retryable, Backoff, BackoffError, Jitter, RetryPolicy};
+pub use backoff::{Backoff, BackoffError, Jitter, RetryPolicy};
+pub use budget::{BudgetConfig, RetryBudget};
+pub use cancel::{Cancel, Stopper};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use events::{AttemptEvent, RunRecord};
+pub use export::{read_events, write_events, EventRow, ExportError};
+pub use faults::{
+    parse_rate, parse_status, Fault, FaultConfig, FaultError, Latency, Outage, OutageKind, Plan,
+};
 pub use outcome::{AttemptClass, ErrorClass, Outcome};
 pub use rate::{RateError, RateTicker};
 pub use report::Summary;
-pub use run::{run, Attempter, RunConfig, RunError};
+pub use request::{AttemptContext, Attempter, RequestEnd, RetryConfig};
+pub use retry_after::{RetryAfter, RetryAfterError};
+pub use retry_on::{RetryOn, RetryOnError};
+pub use run::{run, RunConfig, RunError};
 pub use semaphore::{Permit, Semaphore};
-pub use server::{ServerConfig, ServerError, ServerStats, TestServer};
-pub use target::{HttpConfig, HttpTarget, TargetError};
+pub use server::{FaultCounts, ServerConfig, ServerError, ServerStats, TestServer};
+pub use target::{is_idempotent, parse_method, HttpConfig, HttpTarget, TargetError};

@@ -108,6 +108,8 @@ pub enum Outcome {
         status: u16,
         /// Body bytes read.
         bytes: u64,
+        /// The `Retry-After` header's value, if the response had one.
+        retry_after: Option<String>,
     },
     /// No full response.
     Failed {
@@ -124,6 +126,15 @@ impl Outcome {
         Outcome::Failed {
             class,
             detail: detail.to_string(),
+        }
+    }
+
+    /// A response of `status` with no body and no `Retry-After`.
+    pub fn status_only(status: u16) -> Outcome {
+        Outcome::Response {
+            status,
+            bytes: 0,
+            retry_after: None,
         }
     }
 
@@ -238,10 +249,12 @@ mod tests {
         let ok = Outcome::Response {
             status: 204,
             bytes: 0,
+            retry_after: None,
         };
         let busy = Outcome::Response {
             status: 429,
             bytes: 5,
+            retry_after: Some("1".into()),
         };
         let reset = Outcome::failed(ErrorClass::Reset, "connection reset by peer");
         assert_eq!(ok.class().to_string(), "ok");

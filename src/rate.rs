@@ -16,6 +16,7 @@
 //! - **Burst of one.** After any idle time the first caller gets a slot at
 //!   once and the next waits a full period.
 
+use crate::cancel::Cancel;
 use crossbeam_channel::{bounded, select, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -95,6 +96,17 @@ impl RateTicker {
         self.slots
             .recv()
             .expect("the ticker thread runs as long as the ticker")
+    }
+
+    /// Like [`RateTicker::wait`], but gives up with `None` when `cancel` fires first.
+    pub fn wait_unless(&self, cancel: &Cancel) -> Option<Instant> {
+        match cancel.channel() {
+            None => Some(self.wait()),
+            Some(stop) => select! {
+                recv(self.slots) -> slot => slot.ok(),
+                recv(stop) -> _ => None,
+            },
+        }
     }
 
     /// The time between two slots.

@@ -160,10 +160,7 @@ mod tests {
     }
 
     fn ok() -> Outcome {
-        Outcome::Response {
-            status: 200,
-            bytes: 3,
-        }
+        Outcome::status_only(200)
     }
 
     fn reset() -> Outcome {
@@ -173,6 +170,7 @@ mod tests {
     fn record(num_requests: usize, events: Vec<AttemptEvent>, elapsed_ms: u64) -> RunRecord {
         RunRecord {
             num_requests,
+            ends: vec![crate::request::RequestEnd::Failed; num_requests],
             events,
             started_at: SystemTime::UNIX_EPOCH,
             elapsed: ms(elapsed_ms),
@@ -188,15 +186,7 @@ mod tests {
                 event(1, 0, 0, reset()),
                 event(1, 1, 1000, ok()),
                 event(2, 0, 1500, reset()),
-                event(
-                    2,
-                    1,
-                    2000,
-                    Outcome::Response {
-                        status: 503,
-                        bytes: 0,
-                    },
-                ),
+                event(2, 1, 2000, Outcome::status_only(503)),
             ],
             2100,
         ));

@@ -3,37 +3,23 @@
 //! The main thread takes a concurrency permit and then a rate slot *before*
 //! it spawns each request's thread, so the number of live threads stays at
 //! the concurrency limit plus a few helpers however large N is. Each request
-//! thread runs a blocking retry loop and reports every attempt as an event.
+//! thread runs a blocking retry loop (see [`crate::RetryConfig`]) and
+//! reports every attempt as an event.
 
-use crate::backoff::{is_retryable, RetryPolicy};
-use crate::duration::format_duration;
-use crate::events::{AttemptEvent, Collector, RunRecord};
+use crate::budget::RetryBudget;
+use crate::cancel::Cancel;
+use crate::events::{AttemptEvent, Collector, Record, RunRecord};
 use crate::outcome::{ErrorClass, Outcome};
 use crate::rate::{RateError, RateTicker};
+use crate::request::{run_request, Attempter, RequestEnd, RequestShared, RetryConfig};
 use crate::semaphore::{Permit, Semaphore};
 use crossbeam_channel::{select, Receiver, Sender};
-use log::{debug, info};
+use log::info;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant, SystemTime};
-
-/// Performs one attempt of one request. The real one is
-/// [`HttpTarget`](crate::HttpTarget); tests script outcomes with a closure.
-pub trait Attempter: Sync {
-    /// Makes attempt `attempt` (0 for the first) of request `request`.
-    fn attempt(&self, request: usize, attempt: u32) -> Outcome;
-}
-
-impl<F> Attempter for F
-where
-    F: Fn(usize, u32) -> Outcome + Sync,
-{
-    fn attempt(&self, request: usize, attempt: u32) -> Outcome {
-        self(request, attempt)
-    }
-}
 
 /// How a run sends its requests.
 #[derive(Debug, Clone)]
@@ -46,12 +32,15 @@ pub struct RunConfig {
     /// At most this many attempts started per second, evenly spaced (see
     /// [`RateTicker`]); retries wait for a slot too. Defaults to `None`: no limit.
     pub rate: Option<f64>,
-    /// Retry failed attempts under this policy. Defaults to `None`: one attempt each.
-    pub retry: Option<RetryPolicy>,
+    /// When and how to retry. Defaults to `None`: one attempt each.
+    pub retry: Option<RetryConfig>,
     /// Log a `.` this often while requests are in flight. Defaults to 1 s.
     pub heartbeat: Option<Duration>,
     /// Seed for the backoff jitter, so runs replay. Defaults to 0.
     pub seed: u64,
+    /// Stops the run early: no new attempts start, backoff sleeps end, the
+    /// attempts in flight finish within their timeouts. Defaults to never.
+    pub cancel: Cancel,
 }
 
 impl Default for RunConfig {
@@ -63,6 +52,7 @@ impl Default for RunConfig {
             retry: None,
             heartbeat: Some(Duration::from_secs(1)),
             seed: 0,
+            cancel: Cancel::never(),
         }
     }
 }
@@ -89,51 +79,67 @@ pub enum RunError {
 /// Blocks until every request has finished; no thread outlives the call.
 pub fn run(config: &RunConfig, target: &dyn Attempter) -> Result<RunRecord, RunError> {
     let ticker = config.rate.map(RateTicker::new).transpose()?;
+    let budget = config
+        .retry
+        .as_ref()
+        .and_then(|retry| retry.budget)
+        .map(RetryBudget::new);
     let started_at = SystemTime::now();
     let clock = Clock::start();
+    let now = move || clock.now();
+    let live = AtomicUsize::new(0);
     let shared = Shared {
         config,
-        target,
         ticker: ticker.as_ref(),
         clock,
-        live: AtomicUsize::new(0),
+        live: &live,
+        request: RequestShared {
+            target,
+            retry: config.retry.as_ref(),
+            budget: budget.as_ref(),
+            ticker: ticker.as_ref(),
+            cancel: &config.cancel,
+            seed: config.seed,
+            clock: &now,
+        },
     };
 
-    let events = thread::scope(|scope| -> Result<Vec<AttemptEvent>, RunError> {
-        let (collector, events) = Collector::start(scope).map_err(|source| RunError::Spawn {
+    let (events, ends) = thread::scope(|scope| -> Result<_, RunError> {
+        let (collector, records) = Collector::start(scope).map_err(|source| RunError::Spawn {
             what: "event collector",
             source,
         })?;
         let heartbeat = config
             .heartbeat
-            .map(|every| Heartbeat::start(scope, every, &shared.live))
+            .map(|every| Heartbeat::start(scope, every, &live))
             .transpose()
             .map_err(|source| RunError::Spawn {
                 what: "heartbeat",
                 source,
             })?;
-        spawn_requests(scope, &shared, &events);
-        drop(events);
+        spawn_requests(scope, &shared, &records);
+        drop(records);
         drop(heartbeat);
-        Ok(collector.finish())
+        Ok(collector.finish(config.num_requests.get()))
     })?;
 
     Ok(RunRecord {
         num_requests: config.num_requests.get(),
         events,
+        ends,
         started_at,
         elapsed: clock.now(),
     })
 }
 
-/// What every request thread reads.
+/// What the main thread reads.
 struct Shared<'a> {
     config: &'a RunConfig,
-    target: &'a dyn Attempter,
     ticker: Option<&'a RateTicker>,
     clock: Clock,
     /// Requests started and not yet finished.
-    live: AtomicUsize,
+    live: &'a AtomicUsize,
+    request: RequestShared<'a>,
 }
 
 /// Offsets from the start of the run.
@@ -157,18 +163,34 @@ impl Clock {
 fn spawn_requests<'scope>(
     scope: &'scope Scope<'scope, '_>,
     shared: &'scope Shared<'_>,
-    events: &Sender<AttemptEvent>,
+    records: &Sender<Record>,
 ) {
+    let cancel = &shared.config.cancel;
     let gate = shared.config.max_concurrency.map(Semaphore::new);
-    let mut threads = RequestThreads::new(events.clone(), shared.clock);
+    let mut threads = RequestThreads::new(records.clone(), shared.clock);
     for request in 0..shared.config.num_requests.get() {
-        let permit = gate.as_ref().map(|gate| threads.acquire(gate));
+        if cancel.is_cancelled() {
+            break;
+        }
+        let permit = match &gate {
+            Some(gate) => match threads.acquire(gate, cancel) {
+                Some(permit) => Some(permit),
+                None => break,
+            },
+            None => None,
+        };
         threads.join_finished();
         let intended_start = match shared.ticker {
-            Some(ticker) => shared.clock.at(ticker.wait()),
+            Some(ticker) => match ticker.wait_unless(cancel) {
+                Some(slot) => shared.clock.at(slot),
+                None => break,
+            },
             None => Duration::ZERO,
         };
         threads.spawn(scope, shared, request, intended_start, permit);
+    }
+    if cancel.is_cancelled() {
+        info!("stopping: no new requests; those in flight finish within their timeout");
     }
     threads.join_all();
 }
@@ -184,33 +206,40 @@ struct RequestThreads<'scope> {
     /// Each thread sends its request number here as its very last act.
     finished: Receiver<usize>,
     finished_tx: Sender<usize>,
-    events: Sender<AttemptEvent>,
+    records: Sender<Record>,
     clock: Clock,
 }
 
 impl<'scope> RequestThreads<'scope> {
-    fn new(events: Sender<AttemptEvent>, clock: Clock) -> RequestThreads<'scope> {
+    fn new(records: Sender<Record>, clock: Clock) -> RequestThreads<'scope> {
         let (finished_tx, finished) = crossbeam_channel::unbounded();
         RequestThreads {
             running: HashMap::new(),
             finished,
             finished_tx,
-            events,
+            records,
             clock,
         }
     }
 
-    /// A permit from `gate`, joining finished threads until one is free.
-    fn acquire(&mut self, gate: &Semaphore) -> Permit {
+    /// A permit from `gate`, joining finished threads until one is free;
+    /// `None` when the run is stopped first.
+    fn acquire(&mut self, gate: &Semaphore, cancel: &Cancel) -> Option<Permit> {
         loop {
             if let Some(permit) = gate.try_acquire() {
-                return permit;
+                return Some(permit);
             }
-            // Every permit is held here by a running thread, which will
-            // send its number when done; this sender keeps the channel open.
-            match self.finished.recv() {
-                Ok(request) => self.join(request),
-                Err(_) => unreachable!("the finished channel's sender is held by self"),
+            // Every permit is held here by a running thread, which will send
+            // its number when done; `finished_tx` keeps the channel open.
+            let finished = match cancel.channel() {
+                Some(stop) => select! {
+                    recv(self.finished) -> request => request.ok(),
+                    recv(stop) -> _ => return None,
+                },
+                None => self.finished.recv().ok(),
+            };
+            if let Some(request) = finished {
+                self.join(request);
             }
         }
     }
@@ -231,17 +260,17 @@ impl<'scope> RequestThreads<'scope> {
         permit: Option<Permit>,
     ) {
         shared.live.fetch_add(1, Ordering::SeqCst);
-        let events = self.events.clone();
+        let records = self.records.clone();
         let finished = FinishedGuard {
             request,
             finished: self.finished_tx.clone(),
-            live: &shared.live,
+            live: shared.live,
         };
         let spawned = thread::Builder::new()
             .name(format!("request-{request}"))
             .spawn_scoped(scope, move || {
                 let _finished = finished;
-                run_request(shared, request, intended_start, &events);
+                run_request(&shared.request, request, intended_start, &records);
             });
         match spawned {
             Ok(handle) => {
@@ -253,12 +282,28 @@ impl<'scope> RequestThreads<'scope> {
                     ErrorClass::Other,
                     format!("could not start a thread: {error}"),
                 );
-                log_outcome(request, &outcome);
-                let _ = self
-                    .events
-                    .send(lone_event(request, self.clock.now(), outcome));
+                info!("{request}: err: other: could not start a thread: {error}");
+                self.fail_alone(request, outcome);
             }
         }
+    }
+
+    /// Records a request that failed outside its own thread.
+    fn fail_alone(&self, request: usize, outcome: Outcome) {
+        let now = self.clock.now();
+        let _ = self.records.send(Record::Attempt(AttemptEvent {
+            request,
+            attempt: 0,
+            intended_start: now,
+            start: now,
+            end: now,
+            outcome,
+            backoff_before: Duration::ZERO,
+        }));
+        let _ = self.records.send(Record::End {
+            request,
+            end: RequestEnd::Failed,
+        });
     }
 
     fn join(&mut self, request: usize) {
@@ -266,11 +311,22 @@ impl<'scope> RequestThreads<'scope> {
             return; // a thread that could not start
         };
         if handle.join().is_err() {
-            // The attempts it made were sent already; this marks the request failed.
-            let outcome = Outcome::failed(ErrorClass::Other, "the request thread panicked");
-            let mut event = lone_event(request, self.clock.now(), outcome);
-            event.attempt = u32::MAX;
-            let _ = self.events.send(event);
+            // The attempts it made were sent already; this marks the request
+            // failed, after them.
+            let now = self.clock.now();
+            let _ = self.records.send(Record::Attempt(AttemptEvent {
+                request,
+                attempt: u32::MAX,
+                intended_start: now,
+                start: now,
+                end: now,
+                outcome: Outcome::failed(ErrorClass::Other, "the request thread panicked"),
+                backoff_before: Duration::ZERO,
+            }));
+            let _ = self.records.send(Record::End {
+                request,
+                end: RequestEnd::Failed,
+            });
         }
         drop(permit);
     }
@@ -296,84 +352,6 @@ impl Drop for FinishedGuard<'_> {
         self.live.fetch_sub(1, Ordering::SeqCst);
         let _ = self.finished.send(self.request);
     }
-}
-
-fn lone_event(request: usize, now: Duration, outcome: Outcome) -> AttemptEvent {
-    AttemptEvent {
-        request,
-        attempt: 0,
-        intended_start: now,
-        start: now,
-        end: now,
-        outcome,
-        backoff_before: Duration::ZERO,
-    }
-}
-
-/// One request's blocking retry loop.
-fn run_request(
-    shared: &Shared<'_>,
-    request: usize,
-    first_intended_start: Duration,
-    events: &Sender<AttemptEvent>,
-) {
-    let mut rng = fastrand::Rng::with_seed(request_seed(shared.config.seed, request));
-    let mut intended_start = first_intended_start;
-    let mut backoff_before = Duration::ZERO;
-    info!("{request}: starting");
-    for attempt in 0u32.. {
-        let start = shared.clock.now();
-        if attempt > 0 {
-            debug!("{request}: attempt {attempt} starting");
-        }
-        let outcome = shared.target.attempt(request, attempt);
-        let end = shared.clock.now();
-        log_outcome(request, &outcome);
-        let next_delay = match &shared.config.retry {
-            Some(policy) if !outcome.is_success() && is_retryable(&outcome) => {
-                policy.delay(attempt + 1, backoff_before, rng.f64())
-            }
-            _ => None,
-        };
-        let cause = outcome.class();
-        // The receiver lives until every request thread has ended.
-        let _ = events.send(AttemptEvent {
-            request,
-            attempt,
-            intended_start,
-            start,
-            end,
-            outcome,
-            backoff_before,
-        });
-        let Some(delay) = next_delay else { break };
-        info!(
-            "{request}: retry {} in {} ({cause})",
-            attempt + 1,
-            format_duration(delay)
-        );
-        thread::sleep(delay);
-        intended_start = shared.clock.now();
-        if let Some(ticker) = shared.ticker {
-            ticker.wait();
-        }
-        backoff_before = delay;
-    }
-}
-
-fn log_outcome(request: usize, outcome: &Outcome) {
-    match outcome {
-        Outcome::Response { status, .. } => info!("{request}: code: {status}"),
-        Outcome::Failed { class, detail } => info!("{request}: err: {class}: {detail}"),
-    }
-}
-
-/// A seed of its own for each request, so jitter replays whatever order the
-/// threads happen to run in.
-fn request_seed(seed: u64, request: usize) -> u64 {
-    seed ^ (request as u64)
-        .wrapping_add(1)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Logs `.` at a fixed interval while any request is live; dropping it
@@ -413,7 +391,9 @@ fn beat(every: Duration, live: &AtomicUsize, stopped: &Receiver<()>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backoff::{Backoff, Jitter};
+    use crate::backoff::{Backoff, Jitter, RetryPolicy};
+    use crate::budget::BudgetConfig;
+    use crate::request::AttemptContext;
     use std::sync::Mutex;
 
     fn ms(millis: u64) -> Duration {
@@ -429,24 +409,37 @@ mod tests {
     }
 
     fn ok() -> Outcome {
-        Outcome::Response {
-            status: 200,
-            bytes: 3,
+        Outcome::status_only(200)
+    }
+
+    fn reset() -> Outcome {
+        Outcome::failed(ErrorClass::Reset, "reset by test")
+    }
+
+    fn quick_retries(max_retries: u32) -> RetryConfig {
+        RetryConfig {
+            policy: RetryPolicy::new(max_retries, ms(1), ms(5), Backoff::Linear, Jitter::Full)
+                .expect("a valid policy"),
+            ..RetryConfig::default()
         }
     }
 
-    fn quick_retries(max_retries: u32) -> RetryPolicy {
-        RetryPolicy::new(max_retries, ms(1), ms(5), Backoff::Linear, Jitter::Full)
-            .expect("a valid policy")
+    fn pairs(record: &RunRecord) -> Vec<(usize, u32)> {
+        record
+            .events
+            .iter()
+            .map(|e| (e.request, e.attempt))
+            .collect()
     }
 
     #[test]
     fn every_request_gets_one_event_without_retry() {
-        let record = run(&config(20), &|_, _| ok()).expect("the run starts");
+        let record = run(&config(20), &|_: &AttemptContext| ok()).expect("the run starts");
         assert_eq!(record.num_requests, 20);
         assert_eq!(record.events.len(), 20);
         let ids: Vec<usize> = record.events.iter().map(|e| e.request).collect();
         assert_eq!(ids, (0..20).collect::<Vec<_>>());
+        assert!(record.ends.iter().all(|end| *end == RequestEnd::Succeeded));
     }
 
     #[test]
@@ -454,46 +447,38 @@ mod tests {
         let mut config = config(3);
         config.retry = Some(quick_retries(5));
         // Request 1 fails twice with a reset, then succeeds.
-        let target = |request: usize, attempt: u32| {
-            if request == 1 && attempt < 2 {
-                Outcome::failed(ErrorClass::Reset, "reset by test")
+        let target = |context: &AttemptContext| {
+            if context.request == 1 && context.attempt < 2 {
+                reset()
             } else {
                 ok()
             }
         };
         let record = run(&config, &target).expect("the run starts");
-        let attempts: Vec<(usize, u32)> = record
-            .events
-            .iter()
-            .map(|e| (e.request, e.attempt))
-            .collect();
-        assert_eq!(attempts, vec![(0, 0), (1, 0), (1, 1), (1, 2), (2, 0)]);
+        assert_eq!(pairs(&record), vec![(0, 0), (1, 0), (1, 1), (1, 2), (2, 0)]);
         let retried = &record.events[2];
         assert!(retried.backoff_before <= ms(5));
         assert!(retried.start >= record.events[1].end + retried.backoff_before);
+        assert_eq!(record.ends[1], RequestEnd::Succeeded);
     }
 
     #[test]
     fn max_retries_bounds_the_attempts() {
         let mut config = config(2);
         config.retry = Some(quick_retries(3));
-        let record = run(&config, &|_, _| {
-            Outcome::failed(ErrorClass::Reset, "always")
-        })
-        .expect("the run starts");
+        let record = run(&config, &|_: &AttemptContext| reset()).expect("the run starts");
         assert_eq!(record.events.len(), 2 * 4);
+        assert_eq!(record.ends, vec![RequestEnd::RetriesExhausted; 2]);
     }
 
     #[test]
     fn requests_that_cannot_succeed_are_not_retried() {
         let mut config = config(2);
         config.retry = Some(quick_retries(3));
-        let not_found = |_, _| Outcome::Response {
-            status: 404,
-            bytes: 0,
-        };
-        let record = run(&config, &not_found).expect("the run starts");
+        let record =
+            run(&config, &|_: &AttemptContext| Outcome::status_only(404)).expect("the run starts");
         assert_eq!(record.events.len(), 2);
+        assert_eq!(record.ends, vec![RequestEnd::Failed; 2]);
     }
 
     #[test]
@@ -504,13 +489,13 @@ mod tests {
         config.retry = Some(quick_retries(1));
         let in_flight = AtomicUsize::new(0);
         let most = AtomicUsize::new(0);
-        let target = |_, attempt| {
+        let target = |context: &AttemptContext| {
             let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             most.fetch_max(now, Ordering::SeqCst);
             thread::sleep(ms(5));
             in_flight.fetch_sub(1, Ordering::SeqCst);
-            if attempt == 0 {
-                Outcome::failed(ErrorClass::Reset, "first attempts fail")
+            if context.attempt == 0 {
+                reset()
             } else {
                 ok()
             }
@@ -526,12 +511,12 @@ mod tests {
         config.rate = Some(20.0);
         config.retry = Some(quick_retries(2));
         let starts = Mutex::new(Vec::new());
-        let target = |_, _| {
+        let target = |_: &AttemptContext| {
             starts
                 .lock()
                 .expect("no test thread panics")
                 .push(Instant::now());
-            Outcome::failed(ErrorClass::Reset, "always")
+            reset()
         };
         let record = run(&config, &target).expect("the run starts");
         assert_eq!(record.events.len(), 6);
@@ -548,10 +533,7 @@ mod tests {
             let mut config = config(4);
             config.seed = seed;
             config.retry = Some(quick_retries(3));
-            let record = run(&config, &|_, _| {
-                Outcome::failed(ErrorClass::Reset, "always")
-            })
-            .expect("the run starts");
+            let record = run(&config, &|_: &AttemptContext| reset()).expect("the run starts");
             record
                 .events
                 .iter()
@@ -564,8 +546,8 @@ mod tests {
 
     #[test]
     fn a_panicking_attempt_fails_its_request_and_the_run_goes_on() {
-        let target = |request, _| {
-            if request == 1 {
+        let target = |context: &AttemptContext| {
+            if context.request == 1 {
                 panic!("the attempt blows up");
             }
             ok()
@@ -577,5 +559,133 @@ mod tests {
             .map(|e| format!("{}:{}", e.request, e.outcome.class()))
             .collect();
         assert_eq!(classes, vec!["0:ok", "1:other", "2:ok"]);
+        assert_eq!(record.ends[1], RequestEnd::Failed);
+    }
+
+    fn busy(retry_after: &str) -> Outcome {
+        Outcome::Response {
+            status: 503,
+            bytes: 0,
+            retry_after: Some(retry_after.into()),
+        }
+    }
+
+    #[test]
+    fn retry_after_replaces_the_backoff() {
+        let mut config = config(1);
+        config.retry = Some(quick_retries(1));
+        let target = |context: &AttemptContext| {
+            if context.attempt == 0 {
+                busy("1")
+            } else {
+                ok()
+            }
+        };
+        let record = run(&config, &target).expect("the run starts");
+        let waited = record.events[1].backoff_before;
+        // One second, plus at most a tenth of it in jitter.
+        assert!(waited >= ms(1000) && waited <= ms(1100), "{waited:?}");
+        assert_eq!(record.ends[0], RequestEnd::Succeeded);
+    }
+
+    #[test]
+    fn junk_retry_after_falls_back_to_the_backoff() {
+        let mut config = config(1);
+        config.retry = Some(quick_retries(1));
+        let target = |context: &AttemptContext| {
+            if context.attempt == 0 {
+                busy("soon, maybe")
+            } else {
+                ok()
+            }
+        };
+        let record = run(&config, &target).expect("the run starts");
+        assert!(record.events[1].backoff_before <= ms(5));
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_limit_fails_at_once() {
+        let mut config = config(1);
+        config.retry = Some(quick_retries(3));
+        let record = run(&config, &|_: &AttemptContext| busy("3600")).expect("the run starts");
+        assert_eq!(record.events.len(), 1);
+        assert_eq!(
+            record.ends[0],
+            RequestEnd::RetryAfterTooLong(Duration::from_secs(3600))
+        );
+        assert_eq!(record.ends[0].to_string(), "server asked to wait 3600s");
+    }
+
+    #[test]
+    fn the_budget_stops_a_retry_storm() {
+        let mut config = config(20);
+        let mut retry = quick_retries(5);
+        retry.budget = Some(BudgetConfig {
+            ratio: 0.25,
+            min_per_second: 0.0,
+            window: Duration::from_secs(10),
+        });
+        config.retry = Some(retry);
+        // One at a time, so every first attempt is counted before the retries.
+        config.max_concurrency = NonZeroUsize::new(1);
+        let record = run(&config, &|_: &AttemptContext| reset()).expect("the run starts");
+        let retries = record.events.iter().filter(|e| e.attempt > 0).count();
+        // At most a quarter of the 20 first attempts; without the budget, 100.
+        assert!(retries <= 5, "{retries} retries");
+        assert!(record.ends.contains(&RequestEnd::BudgetExhausted));
+    }
+
+    #[test]
+    fn max_elapsed_bounds_a_request_and_its_last_attempt() {
+        let mut config = config(1);
+        let mut retry = quick_retries(100);
+        retry.policy =
+            RetryPolicy::new(100, ms(40), ms(40), Backoff::Constant, Jitter::None).expect("valid");
+        retry.max_elapsed = Some(ms(200));
+        config.retry = Some(retry);
+        let time_left = Mutex::new(Vec::new());
+        let target = |context: &AttemptContext| {
+            time_left
+                .lock()
+                .expect("no test thread panics")
+                .push(context.time_left);
+            reset()
+        };
+        let record = run(&config, &target).expect("the run starts");
+        assert_eq!(record.ends[0], RequestEnd::DeadlineExceeded);
+        let last = record.events.last().expect("some attempts");
+        assert!(last.end < ms(200) + ms(100), "{:?}", last.end);
+        let time_left = time_left.into_inner().expect("no test thread panics");
+        assert_eq!(time_left[0], Some(ms(200)));
+        assert!(time_left.windows(2).all(|w| w[1] < w[0]), "{time_left:?}");
+    }
+
+    #[test]
+    fn a_cancelled_run_stops_starting_and_cuts_backoff_short() {
+        let (mut stopper, cancel) = Cancel::new();
+        let mut config = config(50);
+        config.max_concurrency = NonZeroUsize::new(2);
+        let mut retry = quick_retries(5);
+        retry.policy = RetryPolicy::new(5, ms(60_000), ms(60_000), Backoff::Constant, Jitter::None)
+            .expect("valid");
+        config.retry = Some(retry);
+        config.cancel = cancel;
+        let stopper_thread = thread::spawn(move || {
+            thread::sleep(ms(100));
+            stopper.stop();
+        });
+        let before = Instant::now();
+        let record = run(&config, &|_: &AttemptContext| reset()).expect("the run starts");
+        stopper_thread.join().expect("the stopper ends");
+        assert!(
+            before.elapsed() < Duration::from_secs(10),
+            "backoff was not cut short"
+        );
+        assert_eq!(record.ends.len(), 50);
+        assert_eq!(record.ends[0], RequestEnd::Interrupted);
+        assert_eq!(record.ends[1], RequestEnd::Interrupted);
+        assert!(record.ends[2..]
+            .iter()
+            .all(|end| *end == RequestEnd::NotStarted));
     }
 }

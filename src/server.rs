@@ -1,11 +1,14 @@
 //! The test server: a pool of worker threads sharing one tiny_http server,
-//! each taking a request, working on it for a set time and answering.
+//! each taking a request, working on it for its latency and answering, or
+//! failing it the way the [`FaultConfig`] says.
 //!
 //! `GET /stats` answers at once with [`ServerStats`] as JSON, and every
 //! answer carries `X-In-Flight` and `X-In-Flight-Max` headers, so a test can
 //! prove from the server's side how many requests a client had open at once.
 
 use crate::duration::format_duration;
+use crate::faults::{Fault, FaultConfig, Plan};
+use crate::relay::Relay;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{debug, info, warn};
 use serde::{Deserialize, Serialize};
@@ -23,19 +26,20 @@ use tiny_http::{Header, Request, Response};
 pub struct ServerConfig {
     /// Address to listen on. Defaults to `127.0.0.1:8080`.
     pub addr: String,
-    /// How long each request takes before it is answered. Defaults to 2 s.
-    pub request_duration: Duration,
     /// Worker threads, so at most this many requests are worked on at once;
-    /// more wait in tiny_http's queue. Defaults to 128.
+    /// more wait in tiny_http's queue. Hanging requests do not hold a worker.
+    /// Defaults to 128.
     pub workers: NonZeroUsize,
+    /// Latency and faults. Defaults to 2 s a request and no faults.
+    pub faults: FaultConfig,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             addr: "127.0.0.1:8080".into(),
-            request_duration: Duration::from_secs(2),
             workers: NonZeroUsize::new(128).expect("128 is not zero"),
+            faults: FaultConfig::default(),
         }
     }
 }
@@ -55,9 +59,27 @@ pub enum ServerError {
         /// The operating system's reason.
         source: io::Error,
     },
-    /// tiny_http or a worker thread could not be set up.
+    /// The fault settings were inconsistent.
+    #[error("{0}")]
+    Faults(#[from] crate::faults::FaultError),
+    /// tiny_http or a thread could not be set up.
     #[error("cannot start the server: {0}")]
     Start(String),
+}
+
+/// How many of each fault the server injected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultCounts {
+    /// Answered with the failure status.
+    pub fail: u64,
+    /// Reset without an answer.
+    pub reset: u64,
+    /// Left hanging.
+    pub hang: u64,
+    /// Body sent slowly.
+    pub slow_body: u64,
+    /// Failed because they came during an outage (also counted above).
+    pub outage: u64,
 }
 
 /// Counters the server keeps, as `GET /stats` reports them.
@@ -69,10 +91,12 @@ pub struct ServerStats {
     pub answered: u64,
     /// Answers that could not be written because the client had gone.
     pub failed_writes: u64,
-    /// Requests being worked on now.
+    /// Requests being worked on now, hanging ones included.
     pub in_flight: usize,
     /// The most requests that were ever worked on at once.
     pub in_flight_max: usize,
+    /// Faults injected so far.
+    pub faults: FaultCounts,
 }
 
 #[derive(Debug, Default)]
@@ -82,35 +106,89 @@ struct Counters {
     failed_writes: AtomicU64,
     in_flight: AtomicUsize,
     in_flight_max: AtomicUsize,
+    fail: AtomicU64,
+    reset: AtomicU64,
+    hang: AtomicU64,
+    slow_body: AtomicU64,
+    outage: AtomicU64,
 }
 
 impl Counters {
     fn snapshot(&self) -> ServerStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::SeqCst);
         ServerStats {
-            received: self.received.load(Ordering::SeqCst),
-            answered: self.answered.load(Ordering::SeqCst),
-            failed_writes: self.failed_writes.load(Ordering::SeqCst),
+            received: read(&self.received),
+            answered: read(&self.answered),
+            failed_writes: read(&self.failed_writes),
             in_flight: self.in_flight.load(Ordering::SeqCst),
             in_flight_max: self.in_flight_max.load(Ordering::SeqCst),
+            faults: FaultCounts {
+                fail: read(&self.fail),
+                reset: read(&self.reset),
+                hang: read(&self.hang),
+                slow_body: read(&self.slow_body),
+                outage: read(&self.outage),
+            },
+        }
+    }
+
+    fn count_fault(&self, plan: &Plan) {
+        let counter = match plan.fault {
+            Fault::None => return,
+            Fault::Status { .. } => &self.fail,
+            Fault::Reset => &self.reset,
+            Fault::Hang => &self.hang,
+            Fault::SlowBody => &self.slow_body,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        if plan.outage {
+            self.outage.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
 
-/// One request being worked on; counts itself out when dropped.
-struct InFlight<'a> {
-    counters: &'a Counters,
-    now: usize,
-}
-
-impl<'a> InFlight<'a> {
-    fn enter(counters: &'a Counters) -> InFlight<'a> {
-        let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        counters.in_flight_max.fetch_max(now, Ordering::SeqCst);
-        InFlight { counters, now }
+impl FaultCounts {
+    /// `3 fail, 1 reset` and so on, or `none`.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("fail", self.fail),
+            ("reset", self.reset),
+            ("hang", self.hang),
+            ("slow body", self.slow_body),
+        ]
+        .iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(name, count)| format!("{count} {name}"))
+        .collect();
+        if parts.is_empty() {
+            return "none".into();
+        }
+        let mut text = parts.join(", ");
+        if self.outage > 0 {
+            text.push_str(&format!(" ({} of them in outages)", self.outage));
+        }
+        text
     }
 }
 
-impl Drop for InFlight<'_> {
+/// One request being worked on; counts itself out when dropped.
+struct InFlight {
+    counters: Arc<Counters>,
+    now: usize,
+}
+
+impl InFlight {
+    fn enter(counters: &Arc<Counters>) -> InFlight {
+        let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters.in_flight_max.fetch_max(now, Ordering::SeqCst);
+        InFlight {
+            counters: Arc::clone(counters),
+            now,
+        }
+    }
+}
+
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
@@ -126,6 +204,8 @@ pub struct TestServer {
     /// Dropped to wake workers in the middle of a request's wait.
     wake: Option<Sender<()>>,
     workers: Vec<JoinHandle<()>>,
+    keeper: Option<JoinHandle<()>>,
+    relay: Option<Arc<Relay>>,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -133,33 +213,49 @@ impl std::fmt::Debug for TestServer {
         f.debug_struct("TestServer")
             .field("addr", &self.addr)
             .field("workers", &self.workers.len())
+            .field("relay", &self.relay.is_some())
             .finish_non_exhaustive()
     }
+}
+
+fn bind(addr: &str) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).map_err(|source| {
+        if source.kind() == io::ErrorKind::AddrInUse {
+            ServerError::AddrInUse(addr.to_owned())
+        } else {
+            ServerError::Bind {
+                addr: addr.to_owned(),
+                source,
+            }
+        }
+    })
 }
 
 impl TestServer {
     /// Binds the address and starts the workers.
     pub fn start(config: &ServerConfig) -> Result<TestServer, ServerError> {
-        let listener = TcpListener::bind(config.addr.as_str()).map_err(|source| {
-            if source.kind() == io::ErrorKind::AddrInUse {
-                ServerError::AddrInUse(config.addr.clone())
-            } else {
-                ServerError::Bind {
-                    addr: config.addr.clone(),
-                    source,
-                }
-            }
-        })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|err| ServerError::Start(err.to_string()))?;
+        config.faults.validate()?;
+        let started = Instant::now();
+        let start_error = |err: &dyn std::fmt::Display| ServerError::Start(err.to_string());
+        let public = bind(&config.addr)?;
+        let addr = public.local_addr().map_err(|err| start_error(&err))?;
+        // Faults that cut connections need the relay in front of tiny_http.
+        let (listener, relay) = if config.faults.cuts_connections() {
+            let private = bind("127.0.0.1:0")?;
+            let private_addr = private.local_addr().map_err(|err| start_error(&err))?;
+            let relay = Relay::start(public, private_addr, config.faults.outages.clone(), started)
+                .map_err(|err| start_error(&err))?;
+            (private, Some(Arc::new(relay)))
+        } else {
+            (public, None)
+        };
         let http = Arc::new(
-            tiny_http::Server::from_listener(listener, None)
-                .map_err(|err| ServerError::Start(err.to_string()))?,
+            tiny_http::Server::from_listener(listener, None).map_err(|err| start_error(&err))?,
         );
         let counters = Arc::new(Counters::default());
         let stopping = Arc::new(AtomicBool::new(false));
         let (wake, woken) = crossbeam_channel::bounded::<()>(0);
+        let (hang_tx, hang_rx) = crossbeam_channel::unbounded();
         let mut server = TestServer {
             http,
             addr,
@@ -167,14 +263,31 @@ impl TestServer {
             stopping,
             wake: Some(wake),
             workers: Vec::with_capacity(config.workers.get()),
+            keeper: None,
+            relay,
         };
+        let keeper = HangKeeper {
+            held: hang_rx,
+            woken: woken.clone(),
+            relay: server.relay.clone(),
+            counters: Arc::clone(&server.counters),
+        };
+        server.keeper = Some(
+            thread::Builder::new()
+                .name("hang-keeper".into())
+                .spawn(move || keeper.run())
+                .map_err(|err| ServerError::Start(format!("hang keeper thread: {err}")))?,
+        );
         for index in 0..config.workers.get() {
             let worker = Worker {
                 http: Arc::clone(&server.http),
                 counters: Arc::clone(&server.counters),
                 stopping: Arc::clone(&server.stopping),
                 woken: woken.clone(),
-                request_duration: config.request_duration,
+                faults: config.faults.clone(),
+                started,
+                hangs: hang_tx.clone(),
+                relay: server.relay.clone(),
             };
             let handle = thread::Builder::new()
                 .name(format!("worker-{index}"))
@@ -196,16 +309,13 @@ impl TestServer {
     }
 
     /// Stops the server and waits for its workers; requests still waiting
-    /// are answered 503 at once.
-    pub fn shutdown(self) -> ServerStats {
-        let stats = self.stats();
-        drop(self);
-        stats
+    /// or hanging are answered 503 at once. Returns the final counters.
+    pub fn shutdown(mut self) -> ServerStats {
+        self.stop();
+        self.stats()
     }
-}
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
+    fn stop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
         drop(self.wake.take());
         for _ in &self.workers {
@@ -214,6 +324,17 @@ impl Drop for TestServer {
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
+        // The workers held the keeper's other senders; now it drains and ends.
+        if let Some(keeper) = self.keeper.take() {
+            let _ = keeper.join();
+        }
+        self.relay = None;
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -222,7 +343,23 @@ struct Worker {
     counters: Arc<Counters>,
     stopping: Arc<AtomicBool>,
     woken: Receiver<()>,
-    request_duration: Duration,
+    faults: FaultConfig,
+    started: Instant,
+    hangs: Sender<Hung>,
+    relay: Option<Arc<Relay>>,
+}
+
+/// What a wait ended in.
+enum Waited {
+    Full,
+    ShuttingDown,
+}
+
+fn wait(woken: &Receiver<()>, duration: Duration) -> Waited {
+    match woken.recv_timeout(duration) {
+        Err(RecvTimeoutError::Timeout) => Waited::Full,
+        Ok(()) | Err(RecvTimeoutError::Disconnected) => Waited::ShuttingDown,
+    }
 }
 
 impl Worker {
@@ -239,6 +376,17 @@ impl Worker {
         }
     }
 
+    fn peer(&self, request: &Request) -> String {
+        let Some(&peer) = request.remote_addr() else {
+            return "?".into();
+        };
+        let public = self
+            .relay
+            .as_ref()
+            .and_then(|relay| relay.public_peer(peer));
+        public.unwrap_or(peer).to_string()
+    }
+
     fn handle(&self, request: Request) {
         if request.url() == "/stats" {
             self.answer_stats(request);
@@ -246,29 +394,140 @@ impl Worker {
         }
         let started = Instant::now();
         let id = self.counters.received.fetch_add(1, Ordering::SeqCst);
-        let peer = request
-            .remote_addr()
-            .map_or_else(|| "?".to_owned(), SocketAddr::to_string);
+        let plan = self.faults.plan(id, self.started.elapsed());
         info!(
-            "req {id} received {} {} from {peer}",
+            "req {id} received {} {} from {}",
             request.method(),
-            request.url()
+            request.url(),
+            self.peer(&request)
         );
+        self.counters.count_fault(&plan);
+        if plan.fault != Fault::None {
+            let during = if plan.outage { " (outage)" } else { "" };
+            info!("req {id} fault: {}{during}", plan.fault.name());
+        }
         let in_flight = InFlight::enter(&self.counters);
-        let in_flight_now = in_flight.now;
-        let (status, body) = match self.woken.recv_timeout(self.request_duration) {
-            Err(RecvTimeoutError::Timeout) => (200, "ok\n"),
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => (503, "server shutting down\n"),
+        if plan.fault == Fault::Hang {
+            let hung = Hung {
+                id,
+                request,
+                until: Instant::now() + self.faults.hang_limit,
+                _in_flight: in_flight,
+            };
+            if let Err(returned) = self.hangs.send(hung) {
+                // Only while shutting down; answer instead of hanging.
+                let hung = returned.into_inner();
+                self.answer(
+                    hung.id,
+                    hung.request,
+                    started,
+                    503,
+                    "server shutting down\n",
+                    hung._in_flight,
+                );
+            }
+            return;
+        }
+        if let Waited::ShuttingDown = wait(&self.woken, plan.latency) {
+            self.answer(
+                id,
+                request,
+                started,
+                503,
+                "server shutting down\n",
+                in_flight,
+            );
+            return;
+        }
+        match plan.fault {
+            Fault::None | Fault::Hang => self.answer(id, request, started, 200, "ok\n", in_flight),
+            Fault::Status {
+                status,
+                retry_after,
+            } => {
+                let mut response = self.response(status, "injected failure\n", &in_flight, id);
+                if let Some(value) = retry_after {
+                    response.add_header(header("Retry-After", &value));
+                }
+                drop(in_flight);
+                self.send_logged(id, request, response, started);
+            }
+            Fault::Reset => {
+                drop(in_flight);
+                self.reset(id, request);
+            }
+            Fault::SlowBody => {
+                drop(in_flight);
+                match send_slowly(request, self.faults.slow_body_time, &self.woken) {
+                    Ok(()) => {
+                        self.counters.answered.fetch_add(1, Ordering::SeqCst);
+                        info!(
+                            "req {id} answered 200 (slow body) after {}",
+                            format_duration(started.elapsed())
+                        );
+                    }
+                    Err(err) => self.lost(id, &err),
+                }
+            }
+        }
+    }
+
+    /// Resets the request's connection through the relay, without an answer.
+    fn reset(&self, id: u64, request: Request) {
+        let cut = match (&self.relay, request.remote_addr()) {
+            (Some(relay), Some(&peer)) => relay.cut(peer),
+            _ => false,
         };
+        if cut {
+            // Take the writer so tiny_http does not answer for us, and write nothing.
+            drop(request.into_writer());
+            info!("req {id} reset without an answer");
+        } else {
+            warn!("req {id} could not be reset (no relay link); answering 500 instead");
+            let response = Response::from_string("could not reset\n").with_status_code(500);
+            let _ = send(request, response);
+        }
+    }
+
+    fn response(
+        &self,
+        status: u16,
+        body: &str,
+        in_flight: &InFlight,
+        id: u64,
+    ) -> Response<io::Cursor<Vec<u8>>> {
+        let in_flight_max = self.counters.in_flight_max.load(Ordering::SeqCst);
+        Response::from_string(body)
+            .with_status_code(status)
+            .with_header(header("X-Request-Id", &id.to_string()))
+            .with_header(header("X-In-Flight", &in_flight.now.to_string()))
+            .with_header(header("X-In-Flight-Max", &in_flight_max.to_string()))
+    }
+
+    fn answer(
+        &self,
+        id: u64,
+        request: Request,
+        started: Instant,
+        status: u16,
+        body: &str,
+        in_flight: InFlight,
+    ) {
+        let response = self.response(status, body, &in_flight, id);
         // Leave the in-flight count before answering: a client that hears the
         // answer may send its next request before this thread runs again.
         drop(in_flight);
-        let in_flight_max = self.counters.in_flight_max.load(Ordering::SeqCst);
-        let response = Response::from_string(body)
-            .with_status_code(status)
-            .with_header(header("X-Request-Id", &id.to_string()))
-            .with_header(header("X-In-Flight", &in_flight_now.to_string()))
-            .with_header(header("X-In-Flight-Max", &in_flight_max.to_string()));
+        self.send_logged(id, request, response, started);
+    }
+
+    fn send_logged<R: io::Read>(
+        &self,
+        id: u64,
+        request: Request,
+        response: Response<R>,
+        started: Instant,
+    ) {
+        let status = response.status_code().0;
         match send(request, response) {
             Ok(()) => {
                 self.counters.answered.fetch_add(1, Ordering::SeqCst);
@@ -277,11 +536,13 @@ impl Worker {
                     format_duration(started.elapsed())
                 );
             }
-            Err(err) => {
-                self.counters.failed_writes.fetch_add(1, Ordering::SeqCst);
-                warn!("req {id} could not be answered, the client went away: {err}");
-            }
+            Err(err) => self.lost(id, &err),
         }
+    }
+
+    fn lost(&self, id: u64, err: &io::Error) {
+        self.counters.failed_writes.fetch_add(1, Ordering::SeqCst);
+        warn!("req {id} could not be answered, the client went away: {err}");
     }
 
     fn answer_stats(&self, request: Request) {
@@ -294,6 +555,102 @@ impl Worker {
             debug!("could not answer /stats: {err}");
         }
     }
+}
+
+/// Holds hanging requests, not their workers, until their hang limit or the
+/// server's shutdown, then lets them go.
+struct HangKeeper {
+    held: Receiver<Hung>,
+    woken: Receiver<()>,
+    relay: Option<Arc<Relay>>,
+    counters: Arc<Counters>,
+}
+
+struct Hung {
+    id: u64,
+    request: Request,
+    until: Instant,
+    _in_flight: InFlight,
+}
+
+impl HangKeeper {
+    fn run(self) {
+        let mut hanging: Vec<Hung> = Vec::new();
+        loop {
+            let next_release = hanging.iter().map(|hung| hung.until).min();
+            let timeout = next_release.map_or(Duration::from_secs(3600), |until| {
+                until.saturating_duration_since(Instant::now())
+            });
+            crossbeam_channel::select! {
+                recv(self.held) -> hung => match hung {
+                    Ok(hung) => hanging.push(hung),
+                    Err(_) => break, // every worker is gone: shutting down
+                },
+                recv(self.woken) -> _ => break,
+                default(timeout) => {}
+            }
+            let now = Instant::now();
+            let (due, still): (Vec<Hung>, Vec<Hung>) =
+                hanging.into_iter().partition(|hung| hung.until <= now);
+            hanging = still;
+            for hung in due {
+                self.release(hung, "its hang limit passed");
+            }
+        }
+        // Whatever is left, and whatever the workers sent last.
+        hanging.extend(self.held.try_iter());
+        for hung in hanging {
+            self.release(hung, "the server is shutting down");
+        }
+    }
+
+    /// Ends a hang: the connection is cut when the relay runs, else a 503 goes out.
+    fn release(&self, hung: Hung, why: &str) {
+        let Hung { id, request, .. } = hung;
+        let cut = match (&self.relay, request.remote_addr()) {
+            (Some(relay), Some(&peer)) => relay.cut(peer),
+            _ => false,
+        };
+        if cut {
+            drop(request.into_writer());
+            info!("req {id} let go unanswered: {why}");
+            return;
+        }
+        let response = Response::from_string("gave up hanging\n").with_status_code(503);
+        match send(request, response) {
+            Ok(()) => {
+                self.counters.answered.fetch_add(1, Ordering::SeqCst);
+                info!("req {id} answered 503 after hanging: {why}");
+            }
+            Err(err) => debug!("req {id} let go after hanging, the client had gone: {err}"),
+        }
+    }
+}
+
+/// The body a slow answer dribbles out.
+const SLOW_BODY: &[u8] = b"this body is sent one byte at a time, slowly\n";
+
+/// Sends a 200 whose headers go at once and whose body takes `over` in all.
+fn send_slowly(request: Request, over: Duration, woken: &Receiver<()>) -> io::Result<()> {
+    let mut writer = request.into_writer();
+    write!(
+        writer,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Fault: slow_body\r\n\r\n",
+        SLOW_BODY.len()
+    )?;
+    writer.flush()?;
+    let step = over / SLOW_BODY.len() as u32;
+    for byte in SLOW_BODY {
+        if let Waited::ShuttingDown = wait(woken, step) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the server is shutting down",
+            ));
+        }
+        writer.write_all(std::slice::from_ref(byte))?;
+        writer.flush()?;
+    }
+    Ok(())
 }
 
 /// Writes a response like [`Request::respond`], but reports a client that
@@ -315,6 +672,7 @@ fn header(name: &str, value: &str) -> Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faults::Latency;
     use std::io::{Read, Write};
     use std::net::TcpStream;
 
@@ -323,10 +681,20 @@ mod tests {
     }
 
     fn start(request_duration: Duration, workers: usize) -> TestServer {
+        start_with(
+            FaultConfig {
+                latency: Latency::Fixed(request_duration),
+                ..FaultConfig::default()
+            },
+            workers,
+        )
+    }
+
+    fn start_with(faults: FaultConfig, workers: usize) -> TestServer {
         TestServer::start(&ServerConfig {
             addr: "127.0.0.1:0".into(),
-            request_duration,
             workers: NonZeroUsize::new(workers).expect("a positive count"),
+            faults,
         })
         .expect("the server starts on a free port")
     }

@@ -1,11 +1,11 @@
-//! The real attempter: one HTTP GET through a shared ureq agent.
+//! The real attempter: one HTTP request through a shared ureq agent.
 
 use crate::outcome::{ErrorClass, Outcome};
-use crate::run::Attempter;
+use crate::request::{AttemptContext, Attempter};
 use std::io;
 use std::net::ToSocketAddrs;
 use std::time::Duration;
-use ureq::http::Uri;
+use ureq::http::{Method, Request, Uri};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
@@ -23,6 +23,31 @@ pub struct HttpConfig {
     /// Reuse connections between attempts. Defaults to `false`: each attempt
     /// opens its own connection, so a connection-rate limit sees every one.
     pub keep_alive: bool,
+    /// The method. Defaults to GET.
+    pub method: Method,
+    /// A body to send with every attempt. Defaults to none.
+    pub body: Option<Vec<u8>>,
+}
+
+/// Reads a method name as `--method` takes it: one of the standard methods,
+/// in any case.
+pub fn parse_method(name: &str) -> Result<Method, TargetError> {
+    let upper = name.trim().to_ascii_uppercase();
+    match upper.as_str() {
+        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS" | "TRACE" => {
+            Method::from_bytes(upper.as_bytes())
+                .map_err(|_| TargetError::UnknownMethod(name.to_owned()))
+        }
+        _ => Err(TargetError::UnknownMethod(name.to_owned())),
+    }
+}
+
+/// True for the methods RFC 9110 calls idempotent, which are safe to repeat.
+pub fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
 }
 
 impl Default for HttpConfig {
@@ -32,6 +57,8 @@ impl Default for HttpConfig {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             keep_alive: false,
+            method: Method::GET,
+            body: None,
         }
     }
 }
@@ -54,6 +81,12 @@ pub enum TargetError {
     /// A timeout was zero.
     #[error("--{0} must be above zero")]
     ZeroTimeout(&'static str),
+    /// The method was not a standard one.
+    #[error("--method '{0}' is not one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE")]
+    UnknownMethod(String),
+    /// A body was given for a method that cannot carry one.
+    #[error("--method {0} cannot carry a body")]
+    BodyNotAllowed(Method),
 }
 
 /// Sends GET requests to one URL through one agent, whose clones share a
@@ -63,6 +96,9 @@ pub enum TargetError {
 pub struct HttpTarget {
     agent: ureq::Agent,
     url: Uri,
+    method: Method,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
 }
 
 impl HttpTarget {
@@ -75,6 +111,9 @@ impl HttpTarget {
         if config.connect_timeout.is_zero() {
             return Err(TargetError::ZeroTimeout("connect-timeout"));
         }
+        if config.body.is_some() && config.method == Method::HEAD {
+            return Err(TargetError::BodyNotAllowed(config.method.clone()));
+        }
         let idle_per_host = if config.keep_alive { 3 } else { 0 };
         let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -85,7 +124,13 @@ impl HttpTarget {
             .build();
         let resolver = OnceResolver::new(&url);
         let agent = ureq::Agent::with_parts(agent_config, DefaultConnector::new(), resolver);
-        Ok(HttpTarget { agent, url })
+        Ok(HttpTarget {
+            agent,
+            url,
+            method: config.method.clone(),
+            body: config.body.clone(),
+            timeout: config.timeout,
+        })
     }
 
     /// The URL attempts go to.
@@ -93,24 +138,62 @@ impl HttpTarget {
         &self.url
     }
 
-    /// One GET, read to the end.
-    pub fn get(&self) -> Outcome {
-        let mut response = match self.agent.get(&self.url).call() {
+    /// One request, its response read to the end; `time_left` cuts the
+    /// attempt's timeout when it is shorter.
+    pub fn send(&self, time_left: Option<Duration>) -> Outcome {
+        let timeout = time_left.map_or(self.timeout, |left| left.min(self.timeout));
+        if timeout.is_zero() {
+            return Outcome::failed(ErrorClass::TimeoutResponse, "no time left for this attempt");
+        }
+        let result = match &self.body {
+            Some(body) => self.call(body.as_slice(), timeout),
+            None => self.call((), timeout),
+        };
+        let mut response = match result {
             Ok(response) => response,
             Err(error) => return Outcome::failed(ErrorClass::of_ureq(&error), error),
         };
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let mut body = response.body_mut().as_reader();
         match io::copy(&mut body, &mut io::sink()) {
-            Ok(bytes) => Outcome::Response { status, bytes },
+            Ok(bytes) => Outcome::Response {
+                status,
+                bytes,
+                retry_after,
+            },
             Err(error) => Outcome::failed(ErrorClass::of_io(&error), error),
         }
+    }
+
+    fn call<B: ureq::AsSendBody>(
+        &self,
+        body: B,
+        timeout: Duration,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let request = Request::builder()
+            .method(self.method.clone())
+            .uri(self.url.clone())
+            .body(body)
+            .map_err(ureq::Error::Http)?;
+        let request = if timeout < self.timeout {
+            self.agent
+                .configure_request(request)
+                .timeout_global(Some(timeout))
+                .build()
+        } else {
+            request
+        };
+        self.agent.run(request)
     }
 }
 
 impl Attempter for HttpTarget {
-    fn attempt(&self, _request: usize, _attempt: u32) -> Outcome {
-        self.get()
+    fn attempt(&self, context: &AttemptContext) -> Outcome {
+        self.send(context.time_left)
     }
 }
 
@@ -243,7 +326,7 @@ mod tests {
         let addr = listener.local_addr().expect("a bound address");
         drop(listener);
         let target = HttpTarget::new(&config(&format!("http://{addr}/"))).expect("a valid target");
-        let outcome = target.get();
+        let outcome = target.send(None);
         assert_eq!(
             outcome.class(),
             crate::AttemptClass::Error(ErrorClass::Refused),
