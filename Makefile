@@ -2,7 +2,10 @@
 # `make help` lists the targets; variables can be set on the command line,
 # e.g. `make setup RATE_LIMIT=5`, `make client N=4 RETRY=1`.
 
+MODE             ?= tcp
 RATE_LIMIT       ?= 3
+MAX_CONN         ?= 2
+QUEUE_TIMEOUT    ?= 1s
 PROXY_PORT       ?= 8081
 SERVER_PORT      ?= 8080
 REQUEST_DURATION ?= 2
@@ -31,7 +34,7 @@ CLIENT_FLAGS := $(if $(N),--num-requests $(N)) \
 	$(if $(RATE),--rate $(RATE)) \
 	$(RETRY_FLAG) --url http://127.0.0.1:$(PROXY_PORT)/ $(ARGS)
 
-HAPROXY_ENV := RATE_LIMIT=$(RATE_LIMIT) PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR)
+HAPROXY_ENV := MODE=$(MODE) RATE_LIMIT=$(RATE_LIMIT) MAX_CONN=$(MAX_CONN) QUEUE_TIMEOUT=$(QUEUE_TIMEOUT) PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR)
 
 .DEFAULT_GOAL := help
 .PHONY: help build setup teardown server client demo edge test check clean
@@ -41,13 +44,14 @@ help: ## list the targets
 	@echo
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  \1\t/' | expand -t 12
 	@echo
-	@echo "Variables: RATE_LIMIT=$(RATE_LIMIT) PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT)"
+	@echo "Variables: MODE=$(MODE) RATE_LIMIT=$(RATE_LIMIT) MAX_CONN=$(MAX_CONN) QUEUE_TIMEOUT=$(QUEUE_TIMEOUT)"
+	@echo "           PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT)"
 	@echo "           REQUEST_DURATION=$(REQUEST_DURATION) N MAX_CONCURRENCY RATE RETRY=1 ARGS SERVER_ARGS"
 
 build: ## build the client and server (release)
 	@cargo build --release --quiet --bins
 
-setup: ## start haproxy (docker if a daemon answers, else the haproxy binary)
+setup: ## start haproxy (MODE=tcp|http|queue; docker if a daemon answers, else the binary)
 	@$(HAPROXY_ENV) scripts/haproxy.sh start
 
 teardown: ## stop exactly the haproxy that setup started

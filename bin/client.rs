@@ -140,7 +140,7 @@ struct Cli {
     url: String,
 
     /// Seed for the backoff jitter, to replay a run [default: random].
-    #[arg(long, value_name = "SEED")]
+    #[arg(long, allow_negative_numbers = true, value_name = "SEED")]
     seed: Option<u64>,
 
     /// Write every attempt to FILE: JSON lines, or CSV if FILE ends in .csv.
@@ -195,8 +195,10 @@ fn parse_share(text: &str) -> Result<f64, String> {
         None => trimmed.parse::<f64>(),
     };
     match share {
-        Ok(share) if share.is_finite() && share >= 0.0 => Ok(share),
-        _ => Err(format!("'{text}' is not a share such as 20% or 0.2")),
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!(
+            "'{text}' is not a share from 0% to 100% (such as 20% or 0.2)"
+        )),
     }
 }
 

@@ -61,7 +61,12 @@ struct Cli {
     workers: NonZeroUsize,
 
     /// Seed for the fault draws.
-    #[arg(long, default_value = "0", value_name = "SEED")]
+    #[arg(
+        long,
+        default_value = "0",
+        allow_negative_numbers = true,
+        value_name = "SEED"
+    )]
     seed: u64,
 
     /// Share of requests answered with --fail-status instead of 200.

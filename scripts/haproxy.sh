@@ -8,7 +8,10 @@
 # start runs the official haproxy image in docker when a docker daemon answers,
 # else the haproxy binary on PATH in the background. Either way it uses the
 # top-level haproxy.cfg as it is; the settings travel as environment variables:
-#   RATE_LIMIT   connections a second per source (default 3)
+#   MODE         tcp (default), http or queue: see haproxy.cfg
+#   RATE_LIMIT   connections (tcp) or requests (http) a second per source (3)
+#   MAX_CONN     queue mode: requests the server gets at once (default 2)
+#   QUEUE_TIMEOUT  queue mode: how long a request may queue (default 1s)
 #   PROXY_PORT   port haproxy listens on, on 127.0.0.1 (default 8081)
 #   SERVER_PORT  port the test server listens on (default 8080)
 #   RUN_DIR      where the pid file, container name and log go (default ./run)
@@ -17,7 +20,10 @@ set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 config="$root/haproxy.cfg"
+MODE=${MODE:-tcp}
 RATE_LIMIT=${RATE_LIMIT:-3}
+MAX_CONN=${MAX_CONN:-2}
+QUEUE_TIMEOUT=${QUEUE_TIMEOUT:-1s}
 PROXY_PORT=${PROXY_PORT:-8081}
 SERVER_PORT=${SERVER_PORT:-8080}
 RUN_DIR=${RUN_DIR:-$root/run}
@@ -42,6 +48,24 @@ check_positive() { # name value
 check_port() { # name value
     check_positive "$1" "$2"
     [ "${#2}" -le 5 ] && [ "$2" -le 65535 ] || die 2 "$1 must be a port from 1 to 65535, got '$2'"
+}
+
+check_mode() {
+    case "$MODE" in
+        tcp | http | queue) ;;
+        *) die 2 "MODE must be tcp, http or queue, got '$MODE'" ;;
+    esac
+}
+
+# A haproxy time: a whole number with an optional unit (us, ms, s, m, h, d).
+check_time() { # name value
+    case "$2" in
+        '' | *[!0-9a-z]* | [!0-9]*) die 2 "$1 must be a time such as 500ms or 2s, got '$2'" ;;
+    esac
+    case "${2##*[0-9]}" in
+        '' | us | ms | s | m | h | d) ;;
+        *) die 2 "$1 must be a time such as 500ms or 2s, got '$2'" ;;
+    esac
 }
 
 # True when something accepts connections on 127.0.0.1:port.
@@ -99,7 +123,10 @@ start_in_docker() {
         --label concurrent-http-client=haproxy \
         --publish "127.0.0.1:$PROXY_PORT:$PROXY_PORT" \
         --add-host host.docker.internal:host-gateway \
+        --env "MODE=$MODE" \
         --env "RATE_LIMIT=$RATE_LIMIT" \
+        --env "MAX_CONN=$MAX_CONN" \
+        --env "QUEUE_TIMEOUT=$QUEUE_TIMEOUT" \
         --env "LISTEN_ADDR=0.0.0.0:$PROXY_PORT" \
         --env "SERVER_ADDR=host.docker.internal:$SERVER_PORT" \
         --volume "$config:/usr/local/etc/haproxy/haproxy.cfg:ro" \
@@ -118,7 +145,7 @@ start_in_docker() {
 }
 
 start_native() {
-    RATE_LIMIT="$RATE_LIMIT" \
+    MODE="$MODE" RATE_LIMIT="$RATE_LIMIT" MAX_CONN="$MAX_CONN" QUEUE_TIMEOUT="$QUEUE_TIMEOUT" \
         LISTEN_ADDR="127.0.0.1:$PROXY_PORT" \
         SERVER_ADDR="127.0.0.1:$SERVER_PORT" \
         haproxy -D -f "$config" -p "$pid_file" >"$log_file" 2>&1 ||
@@ -127,7 +154,10 @@ start_native() {
 }
 
 start() {
+    check_mode
     check_positive RATE_LIMIT "$RATE_LIMIT"
+    check_positive MAX_CONN "$MAX_CONN"
+    check_time QUEUE_TIMEOUT "$QUEUE_TIMEOUT"
     check_port PROXY_PORT "$PROXY_PORT"
     check_port SERVER_PORT "$SERVER_PORT"
     [ "$PROXY_PORT" != "$SERVER_PORT" ] || die 2 "PROXY_PORT and SERVER_PORT are both $PROXY_PORT"
@@ -143,7 +173,12 @@ start() {
     else
         die 1 "neither a docker daemon nor a haproxy binary was found. Install haproxy (Debian/Ubuntu: sudo apt-get install haproxy; macOS: brew install haproxy) or start docker."
     fi
-    echo "Listening on 127.0.0.1:$PROXY_PORT, forwarding to the server on port $SERVER_PORT, at most $RATE_LIMIT connections a second per source."
+    case "$MODE" in
+        tcp) limit="at most $RATE_LIMIT connections a second per source, the rest reset" ;;
+        http) limit="at most $RATE_LIMIT requests a second per source, the rest answered 429" ;;
+        queue) limit="at most $MAX_CONN requests at the server at once, the rest queued up to $QUEUE_TIMEOUT, then 503" ;;
+    esac
+    echo "Listening on 127.0.0.1:$PROXY_PORT ($MODE mode), forwarding to the server on port $SERVER_PORT: $limit."
     echo "All set."
 }
 

@@ -189,3 +189,107 @@ pub fn read_events(path: &Path) -> Result<Vec<AttemptEvent>, ExportError> {
         .map(|row| row.to_event().map_err(format_error))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::RequestEnd;
+    use std::time::SystemTime;
+
+    fn us(micros: u64) -> Duration {
+        Duration::from_micros(micros)
+    }
+
+    fn record() -> RunRecord {
+        let events = vec![
+            AttemptEvent {
+                request: 0,
+                attempt: 0,
+                intended_start: us(0),
+                start: us(1_250),
+                end: us(2_001_999),
+                outcome: Outcome::Response {
+                    status: 200,
+                    bytes: 3,
+                    retry_after: None,
+                },
+                backoff_before: Duration::ZERO,
+            },
+            AttemptEvent {
+                request: 1,
+                attempt: 0,
+                intended_start: us(0),
+                start: us(1_300),
+                end: us(2_400),
+                outcome: Outcome::failed(
+                    ErrorClass::Reset,
+                    "io: Connection reset by peer, \"quoted\", with commas",
+                ),
+                backoff_before: Duration::ZERO,
+            },
+            AttemptEvent {
+                request: 1,
+                attempt: 1,
+                intended_start: us(700_000),
+                start: us(700_123),
+                end: us(712_000),
+                outcome: Outcome::Response {
+                    status: 429,
+                    bytes: 18,
+                    retry_after: Some("Sun, 06 Nov 1994 08:49:37 GMT".into()),
+                },
+                backoff_before: us(698_000),
+            },
+        ];
+        RunRecord {
+            num_requests: 2,
+            events,
+            ends: vec![RequestEnd::Succeeded, RequestEnd::RetriesExhausted],
+            started_at: SystemTime::UNIX_EPOCH,
+            elapsed: us(2_002_000),
+        }
+    }
+
+    #[test]
+    fn events_round_trip_through_json_lines_and_csv() {
+        let dir = tempfile::tempdir().expect("a scratch folder");
+        let record = record();
+        for name in ["events.jsonl", "events.csv", "EVENTS.CSV"] {
+            let path = dir.path().join(name);
+            write_events(&record, &path).expect("the events are written");
+            let back = read_events(&path).expect("the events are read");
+            assert_eq!(back, record.events, "{name}");
+        }
+    }
+
+    #[test]
+    fn json_rows_carry_units_in_their_names() {
+        let row = EventRow::from(&record().events[2]);
+        let json = serde_json::to_value(&row).expect("a row encodes");
+        assert_eq!(json["start_ms"], 700.123);
+        assert_eq!(json["backoff_ms"], 698.0);
+        assert_eq!(json["class"], "http_429");
+        assert_eq!(json["status"], 429);
+    }
+
+    #[test]
+    fn unwritable_and_unreadable_paths_name_the_file() {
+        let missing = Path::new("/no/such/folder/events.jsonl");
+        let error = write_events(&record(), missing).expect_err("no such folder");
+        assert!(
+            error
+                .to_string()
+                .starts_with("/no/such/folder/events.jsonl: "),
+            "{error}"
+        );
+        let error = read_events(missing).expect_err("no such file");
+        assert!(matches!(error, ExportError::Io { .. }));
+        let dir = tempfile::tempdir().expect("a scratch folder");
+        let junk = dir.path().join("junk.jsonl");
+        std::fs::write(&junk, "{not json}\n").expect("written");
+        assert!(matches!(
+            read_events(&junk),
+            Err(ExportError::Format { .. })
+        ));
+    }
+}

@@ -3,6 +3,7 @@
 use crate::duration::format_duration;
 use crate::events::RunRecord;
 use crate::outcome::AttemptClass;
+use crate::request::RequestEnd;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -18,6 +19,9 @@ pub struct Summary {
     pub failed_by_class: BTreeMap<AttemptClass, usize>,
     /// Requests that never made an attempt (a run stopped early).
     pub not_started: usize,
+    /// Failed requests that stopped retrying for a reason worth naming
+    /// (retries exhausted, budget exhausted, ...), by [`RequestEnd::name`].
+    pub gave_up: BTreeMap<&'static str, usize>,
     /// Attempts made, first attempts and retries together.
     pub attempts: usize,
     /// Attempts after the first of their request.
@@ -47,11 +51,21 @@ impl Summary {
             }
         }
         let attempts = record.events.len();
+        let mut gave_up = BTreeMap::new();
+        for end in &record.ends {
+            if !matches!(
+                end,
+                RequestEnd::Succeeded | RequestEnd::Failed | RequestEnd::NotStarted
+            ) {
+                *gave_up.entry(end.name()).or_insert(0) += 1;
+            }
+        }
         Summary {
             requests: record.num_requests,
             succeeded,
             failed_by_class,
             not_started: record.num_requests.saturating_sub(started),
+            gave_up,
             attempts,
             retries: attempts.saturating_sub(started),
             elapsed: record.elapsed,
@@ -113,6 +127,14 @@ impl fmt::Display for Summary {
             write!(f, ", not started: {}", self.not_started)?;
         }
         writeln!(f)?;
+        if !self.gave_up.is_empty() {
+            let reasons: Vec<String> = self
+                .gave_up
+                .iter()
+                .map(|(reason, count)| format!("{count} {}", reason.replace('_', " ")))
+                .collect();
+            writeln!(f, "gave up: {}", reasons.join(", "))?;
+        }
         writeln!(f, "attempts: {}, retries: {}", self.attempts, self.retries)?;
         write!(
             f,
@@ -170,7 +192,7 @@ mod tests {
     fn record(num_requests: usize, events: Vec<AttemptEvent>, elapsed_ms: u64) -> RunRecord {
         RunRecord {
             num_requests,
-            ends: vec![crate::request::RequestEnd::Failed; num_requests],
+            ends: vec![RequestEnd::Failed; num_requests],
             events,
             started_at: SystemTime::UNIX_EPOCH,
             elapsed: ms(elapsed_ms),
@@ -179,7 +201,7 @@ mod tests {
 
     #[test]
     fn counts_requests_by_their_last_attempt() {
-        let summary = Summary::of(&record(
+        let mut record = record(
             4,
             vec![
                 event(0, 0, 0, ok()),
@@ -189,7 +211,14 @@ mod tests {
                 event(2, 1, 2000, Outcome::status_only(503)),
             ],
             2100,
-        ));
+        );
+        record.ends = vec![
+            RequestEnd::Succeeded,
+            RequestEnd::Succeeded,
+            RequestEnd::RetriesExhausted,
+            RequestEnd::NotStarted,
+        ];
+        let summary = Summary::of(&record);
         assert_eq!(summary.requests, 4);
         assert_eq!(summary.succeeded, 2);
         assert_eq!(summary.failed(), 1);
@@ -201,6 +230,7 @@ mod tests {
         assert_eq!(
             summary.to_string(),
             "requests: 4, succeeded: 2, failed: 1 (http_503: 1), not started: 1\n\
+             gave up: 1 retries exhausted\n\
              attempts: 5, retries: 2\n\
              elapsed: 2.1s, start rate: 2.00/s"
         );

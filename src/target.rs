@@ -99,6 +99,7 @@ pub struct HttpTarget {
     method: Method,
     body: Option<Vec<u8>>,
     timeout: Duration,
+    keep_alive: bool,
 }
 
 impl HttpTarget {
@@ -130,6 +131,7 @@ impl HttpTarget {
             method: config.method.clone(),
             body: config.body.clone(),
             timeout: config.timeout,
+            keep_alive: config.keep_alive,
         })
     }
 
@@ -174,11 +176,17 @@ impl HttpTarget {
         body: B,
         timeout: Duration,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        let request = Request::builder()
+        let mut builder = Request::builder()
             .method(self.method.clone())
-            .uri(self.url.clone())
-            .body(body)
-            .map_err(ureq::Error::Http)?;
+            .uri(self.url.clone());
+        if !self.keep_alive {
+            // Say so when the connection will not be reused (RFC 9112, 9.6):
+            // the server can then free what it holds for the connection at
+            // once. tiny_http, for one, keeps a thread on every open
+            // connection until the client closes it.
+            builder = builder.header("connection", "close");
+        }
+        let request = builder.body(body).map_err(ureq::Error::Http)?;
         let request = if timeout < self.timeout {
             self.agent
                 .configure_request(request)
@@ -332,5 +340,56 @@ mod tests {
             crate::AttemptClass::Error(ErrorClass::Refused),
             "{outcome:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod connect_timeout_tests {
+    use super::*;
+    use socket2::{Domain, Socket, Type};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Instant;
+
+    /// A listener that never accepts, its accept queue already full, so a
+    /// new connection's SYN goes unanswered: the way to meet a connect
+    /// timeout without leaving the loopback interface.
+    fn full_listener() -> (Socket, SocketAddr, Vec<TcpStream>) {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        socket.bind(&any.into()).expect("bind");
+        socket.listen(0).expect("listen");
+        let addr = socket
+            .local_addr()
+            .expect("an address")
+            .as_socket()
+            .expect("an IP address");
+        let mut fillers = Vec::new();
+        for _ in 0..4 {
+            if let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                fillers.push(stream);
+            }
+        }
+        (socket, addr, fillers)
+    }
+
+    #[test]
+    fn an_unanswered_connect_is_a_connect_timeout_within_its_bound() {
+        let (_listener, addr, _fillers) = full_listener();
+        let target = HttpTarget::new(&HttpConfig {
+            url: format!("http://{addr}/"),
+            connect_timeout: Duration::from_millis(300),
+            ..HttpConfig::default()
+        })
+        .expect("a valid target");
+        let before = Instant::now();
+        let outcome = target.send(None);
+        let took = before.elapsed();
+        assert_eq!(
+            outcome.class(),
+            crate::AttemptClass::Error(ErrorClass::TimeoutConnect),
+            "{outcome:?}"
+        );
+        assert!(took >= Duration::from_millis(280), "{took:?}");
+        assert!(took < Duration::from_millis(1300), "{took:?}");
     }
 }

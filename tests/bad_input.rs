@@ -56,6 +56,25 @@ fn bad_client_flags_get_one_line_and_status_2() {
         (&["--url", "https://127.0.0.1/"], "http://"),
         (&["--url", "http://"], "http://"),
         (&["--no-such-flag"], "--no-such-flag"),
+        (&["--retry-on", "resets"], "resets"),
+        (&["--retry-on", ""], "--retry-on"),
+        (&["--retry-on", "6xx"], "6xx"),
+        (&["--backoff", "fibonacci"], "fibonacci"),
+        (&["--jitter", "some"], "some"),
+        (&["--backoff-factor", "0.5"], "--backoff-factor"),
+        (&["--max-elapsed", "0"], "--max-elapsed"),
+        (&["--max-elapsed", "-1s"], "--max-elapsed"),
+        (&["--max-retry-after", "later"], "--max-retry-after"),
+        (&["--retry-budget", "150%"], "--retry-budget"),
+        (&["--retry-budget", "lots"], "--retry-budget"),
+        (&["--retry-budget-floor", "-1"], "--retry-budget-floor"),
+        (&["--method", "FETCH"], "FETCH"),
+        (&["--method", "HEAD", "--body", "x"], "HEAD"),
+        (
+            &["--events", "/no/such/folder/events.jsonl"],
+            "/no/such/folder",
+        ),
+        (&["--seed", "-4"], "--seed"),
     ];
     for (args, mentions) in cases {
         let run = client(args);
@@ -73,6 +92,30 @@ fn bad_server_flags_get_one_line_and_status_2() {
         (&["--workers", "many"], "--workers"),
         (&["--addr", "nowhere"], "nowhere"),
         (&["--addr", "127.0.0.1:99999"], "127.0.0.1:99999"),
+        (&["--fail-rate", "1.5"], "--fail-rate"),
+        (&["--fail-rate", "-0.1"], "--fail-rate"),
+        (&["--fail-status", "600"], "--fail-status"),
+        (&["--fail-status", "abc"], "--fail-status"),
+        (&["--retry-after", "later"], "later"),
+        (&["--reset-rate", "2"], "--reset-rate"),
+        (&["--hang-rate", "x"], "--hang-rate"),
+        (&["--hang-limit", "-1s"], "--hang-limit"),
+        (&["--slow-body-rate", "NaN"], "--slow-body-rate"),
+        (&["--slow-body-time", "forever"], "--slow-body-time"),
+        (&["--latency", "uniform:2s..1s"], "minimum is above"),
+        (&["--latency", "gaussian:1s,2s"], "gaussian"),
+        (&["--outage", "8s..5s"], "ends before it starts"),
+        (&["--outage", "5s"], "START..END"),
+        (&["--outage", "1s..2s:teapot"], "teapot"),
+        (
+            &["--request-duration", "1", "--latency", "uniform:0s..1s"],
+            "--latency",
+        ),
+        (
+            &["--reset-rate", "0.6", "--fail-rate", "0.6"],
+            "more than 1",
+        ),
+        (&["--seed", "-4"], "--seed"),
     ];
     for (args, mentions) in cases {
         let run = server_to_end(args);

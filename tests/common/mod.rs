@@ -139,16 +139,26 @@ impl Haproxy {
     /// haproxy in front of `server`, allowing `rate_limit` connections a
     /// second per source (0 rejects every connection).
     pub fn start(rate_limit: u32, server: SocketAddr) -> Haproxy {
+        Haproxy::start_with(server, &[("RATE_LIMIT", &rate_limit.to_string())])
+    }
+
+    /// haproxy in front of `server` with extra settings such as
+    /// `("MODE", "http")`.
+    pub fn start_with(server: SocketAddr, settings: &[(&str, &str)]) -> Haproxy {
         // The free port may be taken between the probe and haproxy's bind;
         // then haproxy exits and another port is tried.
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new("haproxy")
+            let mut command = Command::new("haproxy");
+            command
                 .args(["-db", "-f"])
                 .arg(repo_root().join("haproxy.cfg"))
-                .env("RATE_LIMIT", rate_limit.to_string())
                 .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-                .env("SERVER_ADDR", server.to_string())
+                .env("SERVER_ADDR", server.to_string());
+            for (name, value) in settings {
+                command.env(name, value);
+            }
+            let mut child = command
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -327,6 +337,28 @@ pub fn summary_line<'a>(finished: &'a Finished, prefix: &str) -> &'a str {
         .lines()
         .find(|line| line.starts_with(prefix))
         .unwrap_or_else(|| panic!("no '{prefix}' line in {:?}", finished.stdout))
+}
+
+/// The client with `args` plus `--events` into a scratch file; returns the
+/// run and its events, read back with the library's own reader.
+pub fn client_with_events(args: &[&str]) -> (Finished, Vec<concurrent_http_client::AttemptEvent>) {
+    let dir = scratch();
+    let path = dir.path().join("events.jsonl");
+    let path_text = path.display().to_string();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--events", &path_text]);
+    let run = client(&all);
+    let events = concurrent_http_client::read_events(&path)
+        .unwrap_or_else(|err| panic!("events file unreadable: {err}; run: {run:?}"));
+    (run, events)
+}
+
+/// The class of each event, `request:attempt:class`.
+pub fn classes(events: &[concurrent_http_client::AttemptEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| format!("{}:{}:{}", e.request, e.attempt, e.outcome.class()))
+        .collect()
 }
 
 /// A scratch folder that is removed when dropped.
