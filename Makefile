@@ -18,6 +18,8 @@ RATE             ?=
 RETRY            ?=
 ARGS             ?=
 SERVER_ARGS      ?=
+# Where the client goes: haproxy, unless you say otherwise.
+URL              ?= http://127.0.0.1:$(PROXY_PORT)/
 
 RELEASE := target/release
 # In docker, haproxy reaches the server through the host's bridge, so the
@@ -32,12 +34,12 @@ RETRY_FLAG := $(if $(filter 1 yes true,$(RETRY)),--retry)
 CLIENT_FLAGS := $(if $(N),--num-requests $(N)) \
 	$(if $(MAX_CONCURRENCY),--max-concurrency $(MAX_CONCURRENCY)) \
 	$(if $(RATE),--rate $(RATE)) \
-	$(RETRY_FLAG) --url http://127.0.0.1:$(PROXY_PORT)/ $(ARGS)
+	$(RETRY_FLAG) --url $(URL) $(ARGS)
 
 HAPROXY_ENV := MODE=$(MODE) RATE_LIMIT=$(RATE_LIMIT) MAX_CONN=$(MAX_CONN) QUEUE_TIMEOUT=$(QUEUE_TIMEOUT) PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help build setup teardown server client demo edge test check clean
+.PHONY: help build setup teardown server client demo edge faults storm test check clean
 
 help: ## list the targets
 	@echo "concurrent-http-client: make TARGET [VARIABLE=value ...]"
@@ -46,7 +48,7 @@ help: ## list the targets
 	@echo
 	@echo "Variables: MODE=$(MODE) RATE_LIMIT=$(RATE_LIMIT) MAX_CONN=$(MAX_CONN) QUEUE_TIMEOUT=$(QUEUE_TIMEOUT)"
 	@echo "           PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT)"
-	@echo "           REQUEST_DURATION=$(REQUEST_DURATION) N MAX_CONCURRENCY RATE RETRY=1 ARGS SERVER_ARGS"
+	@echo "           REQUEST_DURATION=$(REQUEST_DURATION) N MAX_CONCURRENCY RATE RETRY=1 URL ARGS SERVER_ARGS"
 
 build: ## build the client and server (release)
 	@cargo build --release --quiet --bins
@@ -64,7 +66,7 @@ client: build ## run the client against haproxy: make client N=4 RETRY=1
 	@echo "client $(strip $(CLIENT_FLAGS))"
 	@$(RELEASE)/client $(CLIENT_FLAGS)
 
-demo: ## the whole exploration against a real haproxy, in under a minute
+demo: ## the whole exploration against a real haproxy (about 30 s after the build)
 	@$(HAPROXY_ENV) REQUEST_DURATION=$(REQUEST_DURATION) scripts/demo.sh
 
 test: ## run every test (needs haproxy on PATH)
@@ -82,3 +84,9 @@ clean: ## remove build output and the run folder
 
 edge: ## count rejections right at haproxy's limit (about a minute)
 	@$(HAPROXY_ENV) scripts/edge.sh
+
+faults: ## a naive and a coping client against each fault and haproxy mode (~1.5 min)
+	@PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR) scripts/faults.sh
+
+storm: ## a retry storm against a small server, without and with jitter (~30 s)
+	@PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR) scripts/storm.sh

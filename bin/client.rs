@@ -13,6 +13,7 @@ use concurrent_http_client::{
     Summary,
 };
 use log::{debug, warn};
+use std::io::Write;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -21,14 +22,16 @@ use std::time::Duration;
 /// Exit status after Ctrl-C, as shells report a SIGINT.
 const INTERRUPTED: i32 = 130;
 
-/// Sends N requests at once, one OS thread each, and prints what happened.
+/// Sends N requests, one OS thread each, within the limits you set, and
+/// prints what happened.
 ///
 /// Every request's timeline goes to stderr (RUST_LOG=debug for more, warn for
 /// less); the summary goes to stdout. Exit status: 0 when every request got a
 /// 2xx, 1 when any failed, 2 on bad usage, 130 after Ctrl-C (which stops new
 /// attempts, cuts backoff short and still prints the summary).
 #[derive(Debug, Parser)]
-#[command(name = "client", version)]
+// A flag given twice takes its last value, so `make client ARGS=--url=...` works.
+#[command(name = "client", version, args_override_self = true)]
 struct Cli {
     /// How many requests to send.
     #[arg(
@@ -246,6 +249,21 @@ fn retry_config(cli: &Cli) -> Option<RetryConfig> {
     })
 }
 
+/// Prints the summary on stdout. A reader that went away (`| head`) is not
+/// an error; any other failure to print is said on stderr.
+fn print_summary(summary: &Summary) {
+    let mut stdout = std::io::stdout().lock();
+    let printed = writeln!(stdout, "{summary}").and_then(|()| stdout.flush());
+    if let Err(err) = printed {
+        if err.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = writeln!(
+                std::io::stderr(),
+                "client: could not print the summary: {err}"
+            );
+        }
+    }
+}
+
 fn main() {
     let cli: Cli = parse_or_exit();
     init_logging();
@@ -289,12 +307,15 @@ fn main() {
     };
     let record = run(&config, &target).unwrap_or_else(|err| exit_with(USAGE, err));
     let summary = Summary::of(&record);
-    println!("{summary}");
     let mut status = if summary.all_succeeded() { 0 } else { 1 };
+    print_summary(&summary);
     if let Some(path) = &cli.events {
         if let Err(err) = write_events(&record, path) {
             // The summary is out already; say what was lost.
-            eprintln!("client: could not write the events: {err}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "client: could not write the events: {err}"
+            );
             status = status.max(1);
         }
     }

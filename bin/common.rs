@@ -41,15 +41,22 @@ pub fn exit_with(status: u8, message: impl Display) -> ! {
                 .map(|name| name.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "concurrent-http-client".into());
-    eprintln!("{program}: {message}");
+    // Even with stderr gone, exit with the status rather than panic.
+    let _ = writeln!(std::io::stderr(), "{program}: {message}");
     std::process::exit(i32::from(status))
 }
 
-/// Logs to stderr with millisecond UTC timestamps; RUST_LOG sets the level
-/// (info by default). Info lines carry no level tag, so they read like the
-/// original exploration's; other levels are tagged.
+/// Logs to stderr with millisecond UTC timestamps. Info lines carry no
+/// level tag, so they read like the original exploration's; other levels are
+/// tagged.
+///
+/// RUST_LOG sets the level, info by default. A bare level (`debug`) applies
+/// to this project's own lines, with the libraries kept at warn; a full
+/// env_logger filter (`ureq=debug,info`) is used as it is.
 pub fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    env_logger::Builder::new()
+        .parse_filters(&filter)
         .format(|out, record| {
             let timestamp = out.timestamp_millis();
             match record.level() {
@@ -58,6 +65,24 @@ pub fn init_logging() {
             }
         })
         .init();
+}
+
+fn log_filter(spec: Option<&str>) -> String {
+    let spec = spec
+        .map(str::trim)
+        .filter(|spec| !spec.is_empty())
+        .unwrap_or("info");
+    let level = spec.to_ascii_lowercase();
+    if ["off", "error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
+        let libraries = if level == "off" || level == "error" {
+            level.as_str()
+        } else {
+            "warn"
+        };
+        format!("{libraries},concurrent_http_client={level},client={level},server={level}")
+    } else {
+        spec.to_owned()
+    }
 }
 
 /// Reads a count of at least 1, saying so plainly when it is not one.

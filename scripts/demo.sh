@@ -10,11 +10,12 @@ set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
-export RATE_LIMIT=${RATE_LIMIT:-3}
-export PROXY_PORT=${PROXY_PORT:-8081}
-export SERVER_PORT=${SERVER_PORT:-8080}
+export RATE_LIMIT=${RATE_LIMIT-3}
+export PROXY_PORT=${PROXY_PORT-8081}
+export SERVER_PORT=${SERVER_PORT-8080}
 export RUN_DIR=${RUN_DIR:-$root/run}
-REQUEST_DURATION=${REQUEST_DURATION:-2}
+REQUEST_DURATION=${REQUEST_DURATION-2}
+mkdir -p "$RUN_DIR" || exit 1
 client="$root/target/release/client"
 server="$root/target/release/server"
 url="http://127.0.0.1:$PROXY_PORT/"
@@ -41,9 +42,10 @@ cargo build --release --quiet --bins || exit 1
 say ""
 case "$REQUEST_DURATION" in *[!0-9.]*) shown=$REQUEST_DURATION ;; *) shown="${REQUEST_DURATION}s" ;; esac
 say "== Setup: haproxy at RATE_LIMIT=$RATE_LIMIT, server taking $shown per request"
-scripts/haproxy.sh start || exit $?
+# The server first, so a bad REQUEST_DURATION or a busy port stops the demo
+# before haproxy starts. In docker, haproxy reaches it beyond loopback.
 bind=127.0.0.1
-[ "$(cat "$RUN_DIR/haproxy.mode" 2>/dev/null)" = docker ] && bind=0.0.0.0
+docker info >/dev/null 2>&1 && bind=0.0.0.0
 "$server" --addr "$bind:$SERVER_PORT" --request-duration "$REQUEST_DURATION" >"$RUN_DIR/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
@@ -53,8 +55,9 @@ for _ in $(seq 100); do
 done
 if ! grep -q "Running server at" "$RUN_DIR/server.log" 2>/dev/null; then
     say "The server did not start: $(tail -n 1 "$RUN_DIR/server.log")"
-    exit 1
+    exit 2
 fi
+scripts/haproxy.sh start || exit $?
 say "$(grep -m 1 "Running server at" "$RUN_DIR/server.log") (log: $RUN_DIR/server.log)"
 
 failures=0

@@ -20,12 +20,12 @@ set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 config="$root/haproxy.cfg"
-MODE=${MODE:-tcp}
-RATE_LIMIT=${RATE_LIMIT:-3}
-MAX_CONN=${MAX_CONN:-2}
-QUEUE_TIMEOUT=${QUEUE_TIMEOUT:-1s}
-PROXY_PORT=${PROXY_PORT:-8081}
-SERVER_PORT=${SERVER_PORT:-8080}
+MODE=${MODE-tcp}
+RATE_LIMIT=${RATE_LIMIT-3}
+MAX_CONN=${MAX_CONN-2}
+QUEUE_TIMEOUT=${QUEUE_TIMEOUT-1s}
+PROXY_PORT=${PROXY_PORT-8081}
+SERVER_PORT=${SERVER_PORT-8080}
 RUN_DIR=${RUN_DIR:-$root/run}
 HAPROXY_IMAGE=${HAPROXY_IMAGE:-haproxy:2.6}
 HAPROXY_CONTAINER=${HAPROXY_CONTAINER:-concurrent-http-client-haproxy}
@@ -38,11 +38,13 @@ die() { # status message
     exit "$1"
 }
 
-# A positive whole number with no sign, spaces or leading zeros.
+# A positive whole number with no sign, spaces or leading zeros, and at most
+# nine digits (haproxy reads it as a 32-bit number). Set but empty is refused.
 check_positive() { # name value
     case "$2" in
         '' | 0* | *[!0-9]*) die 2 "$1 must be a positive whole number, got '$2'" ;;
     esac
+    [ "${#2}" -le 9 ] || die 2 "$1 is too large, got '$2'"
 }
 
 check_port() { # name value

@@ -55,7 +55,7 @@ pub enum BackoffError {
         max: Duration,
     },
     /// The exponential factor was below 1 or not a number.
-    #[error("backoff factor must be a number of at least 1, got {0}")]
+    #[error("backoff factor must be a number of at least 1, got {0:?}")]
     BadFactor(f64),
     /// A backoff or jitter name was not known.
     #[error("unknown {what} '{name}' (expected one of: {expected})")]

@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 #[non_exhaustive]
 pub enum RateError {
     /// The rate was zero, negative or not a number.
-    #[error("rate must be a positive number of requests per second, got {0}")]
+    #[error("rate must be a positive number of requests per second, got {0:?}")]
     NotPositive(f64),
     /// The rate was so small that its period does not fit in a [`Duration`].
-    #[error("rate {0}/s is too small: one slot would take longer than a Duration can hold")]
+    #[error("rate {0:?}/s is too small: one slot would take longer than a Duration can hold")]
     TooSmall(f64),
     /// The ticker thread could not be started.
     #[error("could not start the rate ticker thread: {0}")]

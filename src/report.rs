@@ -141,19 +141,17 @@ impl fmt::Display for Summary {
             "elapsed: {}, start rate: ",
             format_duration(self.elapsed)
         )?;
+        // Starts closer together than this have no rate worth printing.
+        const RATE_SPAN: Duration = Duration::from_millis(100);
         match self.start_rate {
-            Some(rate) if self.start_span >= Duration::from_millis(100) => {
-                write!(f, "{rate:.2}/s")
-            }
-            Some(_) | None if self.attempts > 1 => write!(
+            Some(rate) if self.start_span >= RATE_SPAN => write!(f, "{rate:.2}/s"),
+            _ if self.attempts > 1 => write!(
                 f,
-                "all at once ({} starts within {})",
+                "{} starts within {}",
                 self.attempts,
                 format_duration(self.start_span)
             ),
-            Some(rate) => write!(f, "{rate:.2}/s"),
-            None if self.attempts > 1 => f.write_str("all at once"),
-            None => f.write_str("n/a"),
+            _ => f.write_str("n/a"),
         }
     }
 }
@@ -253,7 +251,7 @@ mod tests {
             summary.to_string(),
             "requests: 4, succeeded: 3, failed: 1 (reset: 1)\n\
              attempts: 4, retries: 0\n\
-             elapsed: 2s, start rate: all at once (4 starts within 0ms)"
+             elapsed: 2s, start rate: 4 starts within 0ms"
         );
     }
 }

@@ -78,8 +78,8 @@ pub enum TargetError {
     /// The URL's scheme was not `http`.
     #[error("--url '{0}': only http:// URLs are supported (this build has no TLS)")]
     UnsupportedScheme(String),
-    /// A timeout was zero.
-    #[error("--{0} must be above zero")]
+    /// A timeout was below a millisecond.
+    #[error("--{0} must be at least 1ms")]
     ZeroTimeout(&'static str),
     /// The method was not a standard one.
     #[error("--method '{0}' is not one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE")]
@@ -89,7 +89,10 @@ pub enum TargetError {
     BodyNotAllowed(Method),
 }
 
-/// Sends GET requests to one URL through one agent, whose clones share a
+/// Timeouts shorter than this cannot say which phase of an attempt ran out.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Sends requests to one URL through one agent, whose clones share a
 /// connection pool. Every response body is read to the end, so a kept-alive
 /// connection can go back to the pool.
 #[derive(Debug, Clone)]
@@ -106,10 +109,10 @@ impl HttpTarget {
     /// Checks the config and builds the agent.
     pub fn new(config: &HttpConfig) -> Result<HttpTarget, TargetError> {
         let url = parse_url(&config.url)?;
-        if config.timeout.is_zero() {
+        if config.timeout < MIN_TIMEOUT {
             return Err(TargetError::ZeroTimeout("timeout"));
         }
-        if config.connect_timeout.is_zero() {
+        if config.connect_timeout < MIN_TIMEOUT {
             return Err(TargetError::ZeroTimeout("connect-timeout"));
         }
         if config.body.is_some() && config.method == Method::HEAD {
@@ -258,8 +261,20 @@ impl Resolver for OnceResolver {
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         match &self.addrs {
             Some(addrs) if host_and_port(uri) == self.host_and_port => Ok(addrs.clone()),
-            _ => self.fallback.resolve(uri, config, timeout),
+            _ => self
+                .fallback
+                .resolve(uri, config, timeout)
+                .map_err(lookup_failure),
         }
+    }
+}
+
+/// A failed name lookup as ureq should have said it: std reports
+/// getaddrinfo's failures as plain I/O errors, which would read as `other`.
+fn lookup_failure(error: ureq::Error) -> ureq::Error {
+    match error {
+        ureq::Error::Io(_) => ureq::Error::HostNotFound,
+        other => other,
     }
 }
 
@@ -277,9 +292,32 @@ fn parse_url(text: &str) -> Result<Uri, TargetError> {
         None => return Err(bad("it has no scheme; try http://HOST:PORT/")),
     }
     match url.host() {
-        Some(host) if !host.is_empty() => Ok(url),
-        _ => Err(bad("it has no host")),
+        Some(host) if !host.is_empty() => {}
+        _ => return Err(bad("it has no host")),
     }
+    // The http crate keeps a port it cannot read as no port at all, and
+    // ureq then quietly uses the scheme's default: refuse it here instead.
+    if let Some(port) = port_text(&url).filter(|port| !port.is_empty()) {
+        match port.parse::<u16>() {
+            Ok(0) => return Err(bad("port 0 cannot be connected to")),
+            Ok(_) => {}
+            Err(_) => return Err(bad(&format!("'{port}' is not a port from 1 to 65535"))),
+        }
+    }
+    Ok(url)
+}
+
+/// The text after the host's colon, if the authority has one.
+fn port_text(url: &Uri) -> Option<&str> {
+    let authority = url.authority()?.as_str();
+    let host_and_port = authority.rsplit('@').next()?;
+    let after_host = match host_and_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']')?.1,
+        None => host_and_port
+            .find(':')
+            .map(|colon| &host_and_port[colon..])?,
+    };
+    after_host.strip_prefix(':')
 }
 
 #[cfg(test)]
@@ -295,14 +333,29 @@ mod tests {
 
     #[test]
     fn http_urls_with_a_host_are_accepted() {
-        for url in ["http://127.0.0.1:8081/", "http://localhost/x?y=1"] {
+        for url in [
+            "http://127.0.0.1:8081/",
+            "http://localhost/x?y=1",
+            "http://[::1]:8081/",
+            "http://127.0.0.1:/",
+        ] {
             assert!(HttpTarget::new(&config(url)).is_ok(), "{url}");
         }
     }
 
     #[test]
     fn malformed_urls_are_refused_with_the_url_named() {
-        for url in ["", "not a url", "127.0.0.1:8081", "/path", "http://"] {
+        for url in [
+            "",
+            "not a url",
+            "127.0.0.1:8081",
+            "/path",
+            "http://",
+            "http://127.0.0.1:99999/",
+            "http://127.0.0.1:65536/",
+            "http://127.0.0.1:abc/",
+            "http://127.0.0.1:0/",
+        ] {
             let error = HttpTarget::new(&config(url)).expect_err(url);
             assert!(
                 matches!(error, TargetError::BadUrl { .. }),
@@ -313,6 +366,20 @@ mod tests {
         assert_eq!(
             HttpTarget::new(&config("https://127.0.0.1/")).expect_err("https"),
             TargetError::UnsupportedScheme("https://127.0.0.1/".into())
+        );
+    }
+
+    #[test]
+    fn a_failed_lookup_is_a_dns_failure() {
+        let lookup = ureq::Error::Io(io::Error::other("failed to lookup address information"));
+        assert_eq!(
+            ErrorClass::of_ureq(&lookup_failure(lookup)),
+            ErrorClass::Dns
+        );
+        let timeout = ureq::Error::Timeout(ureq::Timeout::Resolve);
+        assert_eq!(
+            ErrorClass::of_ureq(&lookup_failure(timeout)),
+            ErrorClass::TimeoutConnect
         );
     }
 

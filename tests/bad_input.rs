@@ -55,6 +55,8 @@ fn bad_client_flags_get_one_line_and_status_2() {
         (&["--url", "127.0.0.1:8081"], "127.0.0.1:8081"),
         (&["--url", "https://127.0.0.1/"], "http://"),
         (&["--url", "http://"], "http://"),
+        (&["--url", "http://127.0.0.1:99999/"], "99999"),
+        (&["--url", "http://127.0.0.1:0/"], "port 0"),
         (&["--no-such-flag"], "--no-such-flag"),
         (&["--retry-on", "resets"], "resets"),
         (&["--retry-on", ""], "--retry-on"),
@@ -136,4 +138,40 @@ fn an_address_in_use_gets_one_line_and_status_2() {
     let addr = first.addr.to_string();
     let run = server_to_end(&["--addr", &addr]);
     assert_one_clear_line("server", &["--addr", &addr], &run, "already in use");
+}
+
+#[test]
+fn a_closed_or_full_stdout_does_not_panic() {
+    use std::process::{Command, Stdio};
+    let url = format!("http://127.0.0.1:{}/", common::free_port());
+    // A reader that has gone away, as with `client | head -0`.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["-n", "2", "--url", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the client starts");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("the client ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // A full disk: one line says the summary was lost.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full exists on Linux");
+    let output = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["-n", "2", "--url", &url])
+        .env("RUST_LOG", "warn")
+        .stdout(full)
+        .output()
+        .expect("the client runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "client: could not print the summary: No space left on device (os error 28)"
+    );
 }
