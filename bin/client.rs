@@ -1,22 +1,25 @@
 //! The client: N requests, one OS thread each, behind a concurrency limit, a
-//! rate limit and a retry policy, with a timeline on stderr and a summary on
-//! stdout.
+//! rate limit and a retry policy, with a timeline on stderr and a report on
+//! stdout; or, with `compare`, several strategies side by side.
 
 #[path = "common.rs"]
 mod common;
+#[path = "progress.rs"]
+mod progress;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::{exit_with, init_logging, parse_or_exit, positive_count, whole_number, USAGE};
 use concurrent_http_client::{
-    is_idempotent, parse_duration, parse_method, run, write_events, Backoff, BudgetConfig, Cancel,
-    HttpConfig, HttpTarget, Jitter, RateTicker, RetryConfig, RetryOn, RetryPolicy, RunConfig,
-    Summary,
+    builtin_strategies, compare, is_idempotent, load_strategies, parse_duration, parse_method, run,
+    select_strategies, write_events, write_timeline, Backoff, BudgetConfig, Cancel, CompareConfig,
+    CompareTable, Compared, HttpConfig, HttpTarget, Jitter, Limits, Observer, RateTicker,
+    RetryConfig, RetryOn, RetryPolicy, RunConfig, RunRecord, Summary, TimelineOptions,
 };
 use log::{debug, warn};
 use std::io::Write;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Exit status after Ctrl-C, as shells report a SIGINT.
@@ -25,15 +28,39 @@ const INTERRUPTED: i32 = 130;
 /// Sends N requests, one OS thread each, within the limits you set, and
 /// prints what happened.
 ///
-/// Every request's timeline goes to stderr (RUST_LOG=debug for more, warn for
-/// less); the summary goes to stdout. Exit status: 0 when every request got a
-/// 2xx, 1 when any failed, 2 on bad usage, 130 after Ctrl-C (which stops new
-/// attempts, cuts backoff short and still prints the summary).
+/// Every request's timeline goes to stderr (RUST_LOG=debug for more, warn or
+/// --quiet for less); the report goes to stdout. `client compare` runs
+/// several strategies one after another and prints one table. Exit status:
+/// 0 when every request got a 2xx, 1 when any failed, 2 on bad usage, 130
+/// after Ctrl-C (which stops new attempts, cuts backoff short and still
+/// prints the report).
 #[derive(Debug, Parser)]
 // A flag given twice takes its last value, so `make client ARGS=--url=...` works.
-#[command(name = "client", version, args_override_self = true)]
+#[command(
+    name = "client",
+    version,
+    args_override_self = true,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
-    /// How many requests to send.
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run named strategies one after another against the same target and
+    /// print one table: strategy, succeeded/N, attempts, rejected attempts,
+    /// elapsed, ideal, ratio, and p50/p99 latency from the intended start.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// How many requests to send (per strategy, with compare).
     #[arg(
         short = 'n',
         long,
@@ -44,6 +71,77 @@ struct Cli {
     )]
     num_requests: NonZeroUsize,
 
+    /// Seed for the backoff jitter, to replay a run [default: random].
+    #[arg(long, allow_negative_numbers = true, value_name = "SEED")]
+    seed: Option<u64>,
+
+    /// No per-request timeline on stderr (a progress bar instead, when
+    /// stderr is a terminal).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct TargetArgs {
+    /// The URL to request.
+    #[arg(long, default_value = "http://127.0.0.1:8081/", value_name = "URL")]
+    url: String,
+
+    /// The longest one attempt may take, from connecting to the last body byte.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
+    timeout: Duration,
+
+    /// The longest connecting may take (within --timeout).
+    #[arg(long, default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
+    connect_timeout: Duration,
+
+    /// Reuse connections between requests. Off by default, so every attempt
+    /// opens a connection and a connection-rate limit counts each one.
+    #[arg(long)]
+    keep_alive: bool,
+
+    /// The HTTP method. Only idempotent ones (GET, HEAD, PUT, DELETE,
+    /// OPTIONS, TRACE) are retried, unless --retry-non-idempotent.
+    #[arg(long, default_value = "GET", value_parser = |m: &str| parse_method(m).map_err(|e| e.to_string()), value_name = "METHOD")]
+    method: ureq::http::Method,
+
+    /// A body to send with every request.
+    #[arg(long, value_name = "TEXT")]
+    body: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ExpectArgs {
+    /// The target's rate limit, requests a second, for the ideal run time
+    /// and the elapsed/ideal ratio in the report.
+    #[arg(long, value_parser = parse_rate, allow_negative_numbers = true, value_name = "RATE")]
+    expect_rate: Option<f64>,
+
+    /// The target's capacity, requests at once, for the ideal.
+    #[arg(long, value_parser = positive_count, allow_negative_numbers = true, value_name = "C")]
+    expect_concurrency: Option<NonZeroUsize>,
+
+    /// How long one request takes at the server, for the ideal.
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
+    expect_duration: Option<Duration>,
+}
+
+impl ExpectArgs {
+    /// The limits, when any was given.
+    fn limits(&self) -> Option<Limits> {
+        (self.expect_rate.is_some()
+            || self.expect_concurrency.is_some()
+            || self.expect_duration.is_some())
+        .then(|| Limits {
+            rate: self.expect_rate,
+            concurrency: self.expect_concurrency,
+            duration: self.expect_duration.unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+struct PolicyArgs {
     /// At most this many requests in flight at once, retries included
     /// [default: unlimited].
     #[arg(long, value_parser = positive_count, allow_negative_numbers = true, value_name = "C")]
@@ -112,43 +210,74 @@ struct Cli {
     #[arg(long, default_value = "1", value_parser = parse_floor, allow_negative_numbers = true, value_name = "PER_SECOND")]
     retry_budget_floor: f64,
 
-    /// The HTTP method. Only idempotent ones (GET, HEAD, PUT, DELETE,
-    /// OPTIONS, TRACE) are retried, unless --retry-non-idempotent.
-    #[arg(long, default_value = "GET", value_parser = |m: &str| parse_method(m).map_err(|e| e.to_string()), value_name = "METHOD")]
-    method: ureq::http::Method,
-
-    /// A body to send with every request.
-    #[arg(long, value_name = "TEXT")]
-    body: Option<String>,
-
     /// Retry POST and PATCH too, accepting that the server may act twice.
     #[arg(long)]
     retry_non_idempotent: bool,
+}
 
-    /// The longest one attempt may take, from connecting to the last body byte.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
-    timeout: Duration,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON document (see docs/report.schema.json).
+    Json,
+}
 
-    /// The longest connecting may take (within --timeout).
-    #[arg(long, default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
-    connect_timeout: Duration,
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    load: LoadArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    expect: ExpectArgs,
 
-    /// Reuse connections between requests. Off by default, so every attempt
-    /// opens a connection and a connection-rate limit counts each one.
-    #[arg(long)]
-    keep_alive: bool,
-
-    /// The URL to request.
-    #[arg(long, default_value = "http://127.0.0.1:8081/", value_name = "URL")]
-    url: String,
-
-    /// Seed for the backoff jitter, to replay a run [default: random].
-    #[arg(long, allow_negative_numbers = true, value_name = "SEED")]
-    seed: Option<u64>,
+    /// The report on stdout: text for people, json for scripts.
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    report: ReportFormat,
 
     /// Write every attempt to FILE: JSON lines, or CSV if FILE ends in .csv.
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
+
+    /// Draw the run as an SVG picture: a row per request, a bar per attempt.
+    #[arg(long, value_name = "FILE.svg")]
+    timeline: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    load: LoadArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    expect: ExpectArgs,
+
+    /// A TOML file of [[strategy]] tables to compare instead of the six
+    /// built in (unlimited, concurrency-limited, rate-limited,
+    /// retry-no-jitter, retry-full-jitter, rate-limited-retry).
+    #[arg(long, value_name = "FILE")]
+    strategies: Option<PathBuf>,
+
+    /// Only these strategies, in this order (comma-separated names).
+    #[arg(long, value_name = "NAMES")]
+    only: Option<String>,
+
+    /// Write one timeline per strategy into DIR, as NAME.svg.
+    #[arg(long, value_name = "DIR")]
+    timeline_dir: Option<PathBuf>,
+
+    /// The wait between strategies, so the target's rate window forgets the
+    /// previous run.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
+    pause: Duration,
+
+    /// The table on stdout as text, or every run's report as a JSON array.
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    report: ReportFormat,
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -212,81 +341,64 @@ fn parse_floor(text: &str) -> Result<f64, String> {
     }
 }
 
-fn retry_config(cli: &Cli) -> Option<RetryConfig> {
-    if !cli.retry {
+fn retry_config(policy: &PolicyArgs, method: &ureq::http::Method) -> Option<RetryConfig> {
+    if !policy.retry {
         return None;
     }
-    if !is_idempotent(&cli.method) && !cli.retry_non_idempotent {
+    if !is_idempotent(method) && !policy.retry_non_idempotent {
         warn!(
-            "{} is not idempotent, so failed attempts are not retried (add --retry-non-idempotent to retry anyway)",
-            cli.method
+            "{method} is not idempotent, so failed attempts are not retried (add --retry-non-idempotent to retry anyway)"
         );
         return None;
     }
-    let backoff = match cli.backoff {
+    let backoff = match policy.backoff {
         Backoff::Exponential { .. } => Backoff::Exponential {
-            factor: cli.backoff_factor,
+            factor: policy.backoff_factor,
         },
         other => other,
     };
-    let policy = RetryPolicy::new(
-        cli.max_retries,
-        cli.retry_wait_min,
-        cli.retry_wait_max,
+    let backoff_policy = RetryPolicy::new(
+        policy.max_retries,
+        policy.retry_wait_min,
+        policy.retry_wait_max,
         backoff,
-        cli.jitter,
+        policy.jitter,
     )
     .unwrap_or_else(|err| exit_with(USAGE, err));
     Some(RetryConfig {
-        policy,
-        retry_on: cli.retry_on.clone(),
-        max_elapsed: cli.max_elapsed,
-        max_retry_after: cli.max_retry_after,
-        budget: cli.retry_budget.map(|ratio| BudgetConfig {
-            min_per_second: cli.retry_budget_floor,
+        policy: backoff_policy,
+        retry_on: policy.retry_on.clone(),
+        max_elapsed: policy.max_elapsed,
+        max_retry_after: policy.max_retry_after,
+        budget: policy.retry_budget.map(|ratio| BudgetConfig {
+            min_per_second: policy.retry_budget_floor,
             ..BudgetConfig::with_ratio(ratio)
         }),
     })
 }
 
-/// Prints the summary on stdout. A reader that went away (`| head`) is not
-/// an error; any other failure to print is said on stderr.
-fn print_summary(summary: &Summary) {
-    let mut stdout = std::io::stdout().lock();
-    let printed = writeln!(stdout, "{summary}").and_then(|()| stdout.flush());
-    if let Err(err) = printed {
-        if err.kind() != std::io::ErrorKind::BrokenPipe {
-            let _ = writeln!(
-                std::io::stderr(),
-                "client: could not print the summary: {err}"
-            );
-        }
+fn http_target(target: &TargetArgs) -> HttpTarget {
+    HttpTarget::new(&HttpConfig {
+        url: target.url.clone(),
+        timeout: target.timeout,
+        connect_timeout: target.connect_timeout,
+        keep_alive: target.keep_alive,
+        method: target.method.clone(),
+        body: target.body.clone().map(String::into_bytes),
+    })
+    .unwrap_or_else(|err| exit_with(USAGE, err))
+}
+
+/// Creates `path` now, so an unwritable output is bad usage before the run
+/// rather than a lost result after it.
+fn check_writable(flag: &str, path: &Path) {
+    if let Err(err) = std::fs::File::create(path) {
+        exit_with(USAGE, format!("{flag} {}: {err}", path.display()));
     }
 }
 
-fn main() {
-    let cli: Cli = parse_or_exit();
-    init_logging();
-
-    let target = HttpTarget::new(&HttpConfig {
-        url: cli.url.clone(),
-        timeout: cli.timeout,
-        connect_timeout: cli.connect_timeout,
-        keep_alive: cli.keep_alive,
-        method: cli.method.clone(),
-        body: cli.body.clone().map(String::into_bytes),
-    })
-    .unwrap_or_else(|err| exit_with(USAGE, err));
-    if let Some(path) = &cli.events {
-        // Find out now, not after the run, that the file cannot be written.
-        if let Err(err) = std::fs::File::create(path) {
-            exit_with(USAGE, format!("--events {}: {err}", path.display()));
-        }
-    }
-    let retry = retry_config(&cli);
-    let seed = cli.seed.unwrap_or_else(|| fastrand::u64(..));
-    debug!("jitter seed {seed}");
-
+/// A cancel that Ctrl-C fires.
+fn cancel_on_ctrl_c() -> Cancel {
     let (stopper, cancel) = Cancel::new();
     let stopper = Mutex::new(stopper);
     ctrlc::set_handler(move || {
@@ -295,34 +407,236 @@ fn main() {
         }
     })
     .unwrap_or_else(|err| exit_with(1, format!("cannot catch Ctrl-C: {err}")));
+    cancel
+}
 
+/// Writes `text` and a newline to stdout; `Err` for anything but a reader
+/// that went away (`| head`), which is not an error.
+fn print_out(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// A line on stderr that cannot panic, whatever stderr is.
+fn say(text: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+fn main() {
+    let cli: Cli = parse_or_exit();
+    match cli.command {
+        Some(Command::Compare(args)) => run_compare(args),
+        None => run_once(cli.run),
+    }
+}
+
+fn run_once(args: RunArgs) {
+    init_logging(args.load.quiet);
+    let target = http_target(&args.target);
+    for (flag, path) in [("--events", &args.events), ("--timeline", &args.timeline)] {
+        if let Some(path) = path {
+            check_writable(flag, path);
+        }
+    }
+    let retry = retry_config(&args.policy, &args.target.method);
+    let seed = args.load.seed.unwrap_or_else(|| fastrand::u64(..));
+    debug!("jitter seed {seed}");
+    let cancel = cancel_on_ctrl_c();
+    let progress = progress::Progress::for_run(args.load.num_requests.get());
     let config = RunConfig {
-        num_requests: cli.num_requests,
-        max_concurrency: cli.max_concurrency,
-        rate: cli.rate,
+        num_requests: args.load.num_requests,
+        max_concurrency: args.policy.max_concurrency,
+        rate: args.policy.rate,
         retry,
         seed,
         cancel: cancel.clone(),
+        observer: progress
+            .as_ref()
+            .map(|p| Observer(Arc::clone(p) as Arc<dyn concurrent_http_client::RunObserver>)),
         ..RunConfig::default()
     };
     let record = run(&config, &target).unwrap_or_else(|err| exit_with(USAGE, err));
-    let summary = Summary::of(&record);
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    let summary = Summary::of(&record, args.expect.limits());
     let mut status = if summary.all_succeeded() { 0 } else { 1 };
-    print_summary(&summary);
-    if let Some(path) = &cli.events {
+    let mut lost = Vec::new();
+    let report = match args.report {
+        ReportFormat::Text => summary.to_string(),
+        ReportFormat::Json => summary.to_json().to_string(),
+    };
+    if let Err(err) = print_out(&report) {
+        lost.push(format!("could not print the report: {err}"));
+    }
+    if let Some(path) = &args.events {
         if let Err(err) = write_events(&record, path) {
-            // The summary is out already; say what was lost.
-            let _ = writeln!(
-                std::io::stderr(),
-                "client: could not write the events: {err}"
-            );
-            status = status.max(1);
+            lost.push(format!("could not write the events: {err}"));
         }
+    }
+    if let Some(path) = &args.timeline {
+        let options = TimelineOptions {
+            title: timeline_title(&args, &summary),
+            rate: args.policy.rate.or(args.expect.expect_rate),
+        };
+        if let Err(err) = write_timeline(&record, &options, path) {
+            lost.push(format!("could not write the timeline: {err}"));
+        }
+    }
+    if !lost.is_empty() {
+        // Whatever failed, the summary survives on stderr.
+        for line in &lost {
+            say(format!("client: {line}"));
+        }
+        say(&summary);
+        status = status.max(1);
     }
     if cancel.is_cancelled() {
         status = INTERRUPTED;
     }
     std::process::exit(status);
+}
+
+fn timeline_title(args: &RunArgs, summary: &Summary) -> String {
+    let mut flags = Vec::new();
+    if let Some(concurrency) = args.policy.max_concurrency {
+        flags.push(format!("--max-concurrency {concurrency}"));
+    }
+    if let Some(rate) = args.policy.rate {
+        flags.push(format!("--rate {rate}"));
+    }
+    if args.policy.retry {
+        flags.push("--retry".into());
+    }
+    title(&flags.join(" "), summary, &args.load)
+}
+
+fn title(flags: &str, summary: &Summary, load: &LoadArgs) -> String {
+    format!(
+        "client -n {} {flags}: {}/{} succeeded, {} attempts, {}",
+        load.num_requests,
+        summary.succeeded,
+        summary.requests,
+        summary.attempts,
+        concurrent_http_client::format_duration(summary.elapsed)
+    )
+}
+
+fn run_compare(args: CompareArgs) {
+    // Six runs of per-request lines would bury the table: quiet unless asked.
+    init_logging(std::env::var_os("RUST_LOG").is_none() || args.load.quiet);
+    let target = http_target(&args.target);
+    let limits = args.expect.limits();
+    let strategies = match &args.strategies {
+        Some(path) => load_strategies(path).unwrap_or_else(|err| exit_with(USAGE, err)),
+        None => builtin_strategies(limits.as_ref()),
+    };
+    let strategies = match &args.only {
+        Some(only) => {
+            select_strategies(strategies, only).unwrap_or_else(|err| exit_with(USAGE, err))
+        }
+        None => strategies,
+    };
+    if let Some(dir) = &args.timeline_dir {
+        if let Err(err) = std::fs::create_dir_all(dir) {
+            exit_with(USAGE, format!("--timeline-dir {}: {err}", dir.display()));
+        }
+        check_writable(
+            "--timeline-dir",
+            &dir.join(format!("{}.svg", strategies[0].name)),
+        );
+    }
+    let config = CompareConfig {
+        strategies,
+        num_requests: args.load.num_requests,
+        seed: args.load.seed.unwrap_or_else(|| fastrand::u64(..)),
+        limits,
+        pause: args.pause,
+        cancel: cancel_on_ctrl_c(),
+    };
+    let count = config.strategies.len();
+    let mut lost = Vec::new();
+    let mut index = 0;
+    say(format!(
+        "comparing {count} strategies, {} requests each, against {}",
+        config.num_requests, args.target.url
+    ));
+    let results = compare(&config, &target, |compared| {
+        index += 1;
+        say(format!(
+            "[{index}/{count}] {}: {}/{} succeeded, {} attempts, {}  ({})",
+            compared.strategy.name,
+            compared.summary.succeeded,
+            compared.summary.requests,
+            compared.summary.attempts,
+            concurrent_http_client::format_duration(compared.summary.elapsed),
+            compared.strategy.describe()
+        ));
+        if let Some(dir) = &args.timeline_dir {
+            if let Err(err) = timeline_for(compared, &compared.record, dir, &args.load) {
+                lost.push(err);
+            }
+        }
+    })
+    .unwrap_or_else(|err| exit_with(USAGE, err));
+    let table = CompareTable(&results).to_string();
+    let report = match args.report {
+        ReportFormat::Text => table.trim_end().to_owned(),
+        ReportFormat::Json => serde_json::Value::Array(
+            results
+                .iter()
+                .map(|compared| {
+                    serde_json::json!({
+                        "strategy": compared.strategy.name,
+                        "flags": compared.strategy.describe(),
+                        "report": compared.summary.to_json(),
+                    })
+                })
+                .collect(),
+        )
+        .to_string(),
+    };
+    if let Err(err) = print_out(&report) {
+        lost.push(format!("could not print the report: {err}"));
+    }
+    let mut status = if results.iter().all(|c| c.summary.all_succeeded()) {
+        0
+    } else {
+        1
+    };
+    if !lost.is_empty() {
+        for line in &lost {
+            say(format!("client: {line}"));
+        }
+        say(table.trim_end());
+        status = status.max(1);
+    }
+    if config.cancel.is_cancelled() {
+        status = INTERRUPTED;
+    }
+    std::process::exit(status);
+}
+
+fn timeline_for(
+    compared: &Compared,
+    record: &RunRecord,
+    dir: &Path,
+    load: &LoadArgs,
+) -> Result<(), String> {
+    let path = dir.join(format!("{}.svg", compared.strategy.name));
+    let options = TimelineOptions {
+        title: format!(
+            "{}: {}",
+            compared.strategy.name,
+            title(&compared.strategy.describe(), &compared.summary, load)
+        ),
+        rate: compared.strategy.rate,
+    };
+    write_timeline(record, &options, &path)
+        .map_err(|err| format!("could not write the timeline: {err}"))
 }
 
 #[cfg(test)]

@@ -53,8 +53,13 @@ pub fn exit_with(status: u8, message: impl Display) -> ! {
 /// RUST_LOG sets the level, info by default. A bare level (`debug`) applies
 /// to this project's own lines, with the libraries kept at warn; a full
 /// env_logger filter (`ureq=debug,info`) is used as it is.
-pub fn init_logging() {
-    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+///
+/// `quiet` turns this project's info lines off (the per-request timeline),
+/// unless RUST_LOG says otherwise.
+pub fn init_logging(quiet: bool) {
+    let spec = std::env::var("RUST_LOG").ok();
+    let fallback = if quiet { "warn" } else { "info" };
+    let filter = log_filter(spec.as_deref(), fallback);
     env_logger::Builder::new()
         .parse_filters(&filter)
         .format(|out, record| {
@@ -67,11 +72,11 @@ pub fn init_logging() {
         .init();
 }
 
-fn log_filter(spec: Option<&str>) -> String {
+fn log_filter(spec: Option<&str>, fallback: &str) -> String {
     let spec = spec
         .map(str::trim)
         .filter(|spec| !spec.is_empty())
-        .unwrap_or("info");
+        .unwrap_or(fallback);
     let level = spec.to_ascii_lowercase();
     if ["off", "error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
         let libraries = if level == "off" || level == "error" {

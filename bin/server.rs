@@ -121,7 +121,7 @@ fn parse_outage(text: &str) -> Result<Outage, String> {
 
 fn main() {
     let cli: Cli = parse_or_exit();
-    init_logging();
+    init_logging(false);
     let faults = FaultConfig {
         seed: cli.seed,
         fail_rate: cli.fail_rate,

@@ -5,7 +5,9 @@
 
 use crate::outcome::Outcome;
 use crate::request::RequestEnd;
+use crate::run::RunObserver;
 use crossbeam_channel::{Receiver, Sender};
+use std::sync::Arc;
 use std::thread::{self, ScopedJoinHandle};
 use std::time::{Duration, SystemTime};
 
@@ -84,11 +86,12 @@ impl<'scope> Collector<'scope> {
     /// Starts the collector; records sent on the returned sender are kept.
     pub(crate) fn start<'env>(
         scope: &'scope thread::Scope<'scope, 'env>,
+        observer: Option<Arc<dyn RunObserver>>,
     ) -> std::io::Result<(Collector<'scope>, Sender<Record>)> {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let thread = thread::Builder::new()
             .name("event-collector".into())
-            .spawn_scoped(scope, move || collect(&receiver))?;
+            .spawn_scoped(scope, move || collect(&receiver, observer.as_deref()))?;
         Ok((Collector { thread }, sender))
     }
 
@@ -116,6 +119,15 @@ impl<'scope> Collector<'scope> {
     }
 }
 
-fn collect(receiver: &Receiver<Record>) -> Vec<Record> {
-    receiver.iter().collect()
+fn collect(receiver: &Receiver<Record>, observer: Option<&dyn RunObserver>) -> Vec<Record> {
+    let Some(observer) = observer else {
+        return receiver.iter().collect();
+    };
+    receiver
+        .iter()
+        .inspect(|record| match record {
+            Record::Attempt(event) => observer.attempt(event),
+            Record::End { request, end } => observer.ended(*request, *end),
+        })
+        .collect()
 }

@@ -13,6 +13,7 @@
 mod backoff;
 mod budget;
 mod cancel;
+mod compare;
 mod duration;
 mod events;
 mod export;
@@ -28,10 +29,15 @@ mod run;
 mod semaphore;
 mod server;
 mod target;
+mod timeline;
 
 pub use backoff::{Backoff, BackoffError, Jitter, RetryPolicy};
 pub use budget::{BudgetConfig, RetryBudget};
 pub use cancel::{Cancel, Stopper};
+pub use compare::{
+    builtin_strategies, compare, load_strategies, select_strategies, CompareConfig, CompareTable,
+    Compared, Strategy, StrategyError,
+};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use events::{AttemptEvent, RunRecord};
 pub use export::{read_events, write_events, EventRow, ExportError};
@@ -40,11 +46,14 @@ pub use faults::{
 };
 pub use outcome::{AttemptClass, ErrorClass, Outcome};
 pub use rate::{RateError, RateTicker};
-pub use report::Summary;
+pub use report::{Latencies, Limits, Score, Summary, REPORT_SCHEMA};
 pub use request::{AttemptContext, Attempter, RequestEnd, RetryConfig};
 pub use retry_after::{RetryAfter, RetryAfterError};
 pub use retry_on::{RetryOn, RetryOnError};
-pub use run::{run, RunConfig, RunError};
+pub use run::{run, Observer, RunConfig, RunError, RunObserver};
 pub use semaphore::{Permit, Semaphore};
 pub use server::{FaultCounts, ServerConfig, ServerError, ServerStats, TestServer};
 pub use target::{is_idempotent, parse_method, HttpConfig, HttpTarget, TargetError};
+pub use timeline::{render_timeline, write_timeline, TimelineError, TimelineOptions, MAX_ROWS};
+/// The HTTP method type `HttpConfig` takes, from ureq's `http` crate.
+pub use ureq::http::Method;

@@ -18,6 +18,7 @@ use log::info;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::{self, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -41,6 +42,30 @@ pub struct RunConfig {
     /// Stops the run early: no new attempts start, backoff sleeps end, the
     /// attempts in flight finish within their timeouts. Defaults to never.
     pub cancel: Cancel,
+    /// Told of every start, attempt and end as they happen (a progress bar).
+    /// Defaults to none.
+    pub observer: Option<Observer>,
+}
+
+/// Watches a run as it goes. Calls come from the run's own threads; keep
+/// them short.
+pub trait RunObserver: Send + Sync {
+    /// Request `request` is about to start.
+    fn started(&self, _request: usize) {}
+    /// An attempt ended.
+    fn attempt(&self, _event: &AttemptEvent) {}
+    /// Request `request` stopped.
+    fn ended(&self, _request: usize, _end: RequestEnd) {}
+}
+
+/// A shared [`RunObserver`].
+#[derive(Clone)]
+pub struct Observer(pub Arc<dyn RunObserver>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl Default for RunConfig {
@@ -53,6 +78,7 @@ impl Default for RunConfig {
             heartbeat: Some(Duration::from_secs(1)),
             seed: 0,
             cancel: Cancel::never(),
+            observer: None,
         }
     }
 }
@@ -64,6 +90,9 @@ pub enum RunError {
     /// The rate limit was not usable.
     #[error("--rate: {0}")]
     Rate(#[from] RateError),
+    /// A strategy of a comparison was not valid.
+    #[error("{0}")]
+    Strategy(String),
     /// A helper thread (event collector, heartbeat) could not be started.
     #[error("could not start the {what} thread: {source}")]
     Spawn {
@@ -105,10 +134,15 @@ pub fn run(config: &RunConfig, target: &dyn Attempter) -> Result<RunRecord, RunE
     };
 
     let (events, ends) = thread::scope(|scope| -> Result<_, RunError> {
-        let (collector, records) = Collector::start(scope).map_err(|source| RunError::Spawn {
-            what: "event collector",
-            source,
-        })?;
+        let observer = config
+            .observer
+            .as_ref()
+            .map(|observer| Arc::clone(&observer.0));
+        let (collector, records) =
+            Collector::start(scope, observer).map_err(|source| RunError::Spawn {
+                what: "event collector",
+                source,
+            })?;
         let heartbeat = config
             .heartbeat
             .map(|every| Heartbeat::start(scope, every, &live))
@@ -260,6 +294,9 @@ impl<'scope> RequestThreads<'scope> {
         permit: Option<Permit>,
     ) {
         shared.live.fetch_add(1, Ordering::SeqCst);
+        if let Some(observer) = &shared.config.observer {
+            observer.0.started(request);
+        }
         let records = self.records.clone();
         let finished = FinishedGuard {
             request,

@@ -157,7 +157,8 @@ fn a_closed_or_full_stdout_does_not_panic() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    // A full disk: one line says the summary was lost.
+    // A full disk: one line says the report was lost, and the summary
+    // follows on stderr.
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
@@ -170,8 +171,13 @@ fn a_closed_or_full_stdout_does_not_panic() {
         .expect("the client runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let mut lines = stderr.lines();
     assert_eq!(
-        stderr.trim(),
-        "client: could not print the summary: No space left on device (os error 28)"
+        lines.next(),
+        Some("client: could not print the report: No space left on device (os error 28)")
+    );
+    assert_eq!(
+        lines.next(),
+        Some("requests: 2, succeeded: 0, failed: 2 (refused: 2)")
     );
 }

@@ -68,7 +68,10 @@ fn max_retries_k_makes_exactly_k_plus_one_attempts() {
             .count();
         assert_eq!(attempts, MAX_RETRIES + 1, "request {request}");
     }
-    assert_eq!(summary_line(&run, "attempts:"), "attempts: 9, retries: 6");
+    assert_eq!(
+        summary_line(&run, "attempts:"),
+        "attempts: 9, retries: 6, per request: 3.00 mean, 3 max"
+    );
     assert_eq!(server.stats()["received"], 0, "nothing got through haproxy");
 }
 
@@ -107,5 +110,8 @@ fn refused_connections_are_retried_and_still_counted() {
         summary_line(&run, "requests:"),
         "requests: 2, succeeded: 0, failed: 2 (refused: 2)"
     );
-    assert_eq!(summary_line(&run, "attempts:"), "attempts: 4, retries: 2");
+    assert_eq!(
+        summary_line(&run, "attempts:"),
+        "attempts: 4, retries: 2, per request: 2.00 mean, 2 max"
+    );
 }
