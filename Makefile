@@ -13,6 +13,10 @@ RUN_DIR          ?= $(CURDIR)/run
 # Client flags: N requests, MAX_CONCURRENCY, RATE (starts a second), RETRY=1,
 # and anything else in ARGS (e.g. ARGS="--max-retries 5").
 N                ?=
+STRATEGIES       ?=
+TIMELINES        ?=
+# make client scores its run against the limits make set up; EXPECT=0 turns it off.
+EXPECT           ?= 1
 MAX_CONCURRENCY  ?=
 RATE             ?=
 RETRY            ?=
@@ -30,16 +34,18 @@ ifneq ($(filter-out 0 1 yes no true false,$(RETRY)),)
 $(error RETRY must be 1 (retry) or 0 (no retry), got '$(RETRY)')
 endif
 RETRY_FLAG := $(if $(filter 1 yes true,$(RETRY)),--retry)
+LIMIT_FLAGS := $(if $(filter queue,$(MODE)),--expect-concurrency $(MAX_CONN),--expect-rate $(RATE_LIMIT))
+EXPECT_FLAGS := $(if $(filter 1,$(EXPECT)),$(LIMIT_FLAGS) --expect-duration $(REQUEST_DURATION))
 
 CLIENT_FLAGS := $(if $(N),--num-requests $(N)) \
 	$(if $(MAX_CONCURRENCY),--max-concurrency $(MAX_CONCURRENCY)) \
 	$(if $(RATE),--rate $(RATE)) \
-	$(RETRY_FLAG) --url $(URL) $(ARGS)
+	$(RETRY_FLAG) --url $(URL) $(EXPECT_FLAGS) $(ARGS)
 
 HAPROXY_ENV := MODE=$(MODE) RATE_LIMIT=$(RATE_LIMIT) MAX_CONN=$(MAX_CONN) QUEUE_TIMEOUT=$(QUEUE_TIMEOUT) PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help build setup teardown server client demo edge faults storm test check clean
+.PHONY: help build setup teardown server client demo edge faults storm compare test check clean
 
 help: ## list the targets
 	@echo "concurrent-http-client: make TARGET [VARIABLE=value ...]"
@@ -87,6 +93,9 @@ edge: ## count rejections right at haproxy's limit (about a minute)
 
 faults: ## a naive and a coping client against each fault and haproxy mode (~1.5 min)
 	@PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR) scripts/faults.sh
+
+compare: ## the built-in strategies side by side in one table (N, STRATEGIES=file, TIMELINES=dir)
+	@$(HAPROXY_ENV) REQUEST_DURATION=$(REQUEST_DURATION) N=$(N) STRATEGIES=$(STRATEGIES) TIMELINES=$(TIMELINES) ARGS="$(ARGS)" scripts/compare.sh
 
 storm: ## a retry storm against a small server, without and with jitter (~30 s)
 	@PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR) scripts/storm.sh

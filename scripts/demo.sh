@@ -8,57 +8,25 @@
 # hold for the defaults.
 set -u
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root" || exit 1
+# shellcheck source=scripts/lab.sh
+source "$(dirname "$0")/lab.sh"
 export RATE_LIMIT=${RATE_LIMIT-3}
-export PROXY_PORT=${PROXY_PORT-8081}
-export SERVER_PORT=${SERVER_PORT-8080}
-export RUN_DIR=${RUN_DIR:-$root/run}
 REQUEST_DURATION=${REQUEST_DURATION-2}
-mkdir -p "$RUN_DIR" || exit 1
-client="$root/target/release/client"
-server="$root/target/release/server"
-url="http://127.0.0.1:$PROXY_PORT/"
 # Two full periods of haproxy's one-second window: by then it has forgotten
 # every connection of the scenario before.
 window_pause=2
 
-server_pid=
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null
-        wait "$server_pid" 2>/dev/null
-    fi
-    scripts/haproxy.sh stop >/dev/null
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { printf '%s\n' "$*"; }
-
 echo "Building..."
-cargo build --release --quiet --bins || exit 1
+lab_build
 
 say ""
 case "$REQUEST_DURATION" in *[!0-9.]*) shown=$REQUEST_DURATION ;; *) shown="${REQUEST_DURATION}s" ;; esac
 say "== Setup: haproxy at RATE_LIMIT=$RATE_LIMIT, server taking $shown per request"
 # The server first, so a bad REQUEST_DURATION or a busy port stops the demo
-# before haproxy starts. In docker, haproxy reaches it beyond loopback.
-bind=127.0.0.1
-docker info >/dev/null 2>&1 && bind=0.0.0.0
-"$server" --addr "$bind:$SERVER_PORT" --request-duration "$REQUEST_DURATION" >"$RUN_DIR/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do
-    grep -q "Running server at" "$RUN_DIR/server.log" 2>/dev/null && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if ! grep -q "Running server at" "$RUN_DIR/server.log" 2>/dev/null; then
-    say "The server did not start: $(tail -n 1 "$RUN_DIR/server.log")"
-    exit 2
-fi
+# before haproxy starts.
+start_server --request-duration "$REQUEST_DURATION"
 scripts/haproxy.sh start || exit $?
-say "$(grep -m 1 "Running server at" "$RUN_DIR/server.log") (log: $RUN_DIR/server.log)"
+say "$(grep -m 1 "Running server at" "$server_log") (log: $server_log)"
 
 failures=0
 # scenario TITLE EXPECTED_STATUS EXPECTATION CLIENT_FLAGS...

@@ -9,32 +9,14 @@
 # Settings: RATE_LIMIT (3), PROXY_PORT (8081), SERVER_PORT (8080), RUN_DIR.
 set -u
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root" || exit 1
-export RATE_LIMIT=${RATE_LIMIT:-3}
-export PROXY_PORT=${PROXY_PORT:-8081}
-export SERVER_PORT=${SERVER_PORT:-8080}
-export RUN_DIR=${RUN_DIR:-$root/run}
-client="$root/target/release/client"
-server="$root/target/release/server"
-url="http://127.0.0.1:$PROXY_PORT/"
+# shellcheck source=scripts/lab.sh
+source "$(dirname "$0")/lab.sh"
+export RATE_LIMIT=${RATE_LIMIT-3}
 total=30
 
-server_pid=
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    scripts/haproxy.sh stop >/dev/null
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-cargo build --release --quiet --bins || exit 1
+lab_build
+start_server --request-duration 0
 scripts/haproxy.sh start >/dev/null || exit $?
-bind=127.0.0.1
-[ "$(cat "$RUN_DIR/haproxy.mode" 2>/dev/null)" = docker ] && bind=0.0.0.0
-"$server" --addr "$bind:$SERVER_PORT" --request-duration 0 >"$RUN_DIR/edge-server.log" 2>&1 &
-server_pid=$!
-sleep 0.5
 
 # Resets among the attempts a client printed on stderr.
 resets() { grep -c ': err: reset:' || true; }

@@ -9,46 +9,9 @@
 # http, queue).
 set -u
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root" || exit 1
-export PROXY_PORT=${PROXY_PORT:-8081}
-export SERVER_PORT=${SERVER_PORT:-8080}
-export RUN_DIR=${RUN_DIR:-$root/run}
+# shellcheck source=scripts/lab.sh
+source "$(dirname "$0")/lab.sh"
 ONLY=${ONLY:-}
-client="$root/target/release/client"
-server="$root/target/release/server"
-url="http://127.0.0.1:$PROXY_PORT/"
-
-server_pid=
-stop_server() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null
-        wait "$server_pid" 2>/dev/null
-        server_pid=
-    fi
-}
-cleanup() {
-    stop_server
-    scripts/haproxy.sh stop >/dev/null
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-start_server() { # server flags...
-    stop_server
-    "$server" --addr "127.0.0.1:$SERVER_PORT" --seed 1 "$@" >"$RUN_DIR/faults-server.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 50); do
-        grep -q "Running server at" "$RUN_DIR/faults-server.log" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "the server did not start: $(tail -n 1 "$RUN_DIR/faults-server.log")" >&2
-    exit 1
-}
-
-start_haproxy() { # environment assignments...
-    env "$@" scripts/haproxy.sh start >/dev/null || exit 1
-}
 
 run_client() { # label, client flags...
     local label=$1
@@ -63,13 +26,12 @@ wanted() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 heading() { printf '\n=== %s\n' "$*"; }
 
-cargo build --release --quiet --bins || exit 1
-mkdir -p "$RUN_DIR"
+lab_build
 
 if wanted fail; then
     heading "fail: 30% of requests answered 503 with Retry-After: 1"
     start_haproxy MODE=tcp RATE_LIMIT=1000
-    start_server --request-duration 100ms --fail-rate 0.3 --fail-status 503 --retry-after 1
+    start_server --seed 1 --request-duration 100ms --fail-rate 0.3 --fail-status 503 --retry-after 1
     run_client naive -n 20
     run_client right -n 20 --retry
 fi
@@ -77,7 +39,7 @@ fi
 if wanted reset; then
     heading "reset: 20% of connections reset without an answer"
     start_haproxy MODE=tcp RATE_LIMIT=1000
-    start_server --request-duration 100ms --reset-rate 0.2
+    start_server --seed 1 --request-duration 100ms --reset-rate 0.2
     run_client naive -n 20
     run_client right -n 20 --retry --retry-wait-min 100ms --retry-wait-max 1s
 fi
@@ -85,7 +47,7 @@ fi
 if wanted hang; then
     heading "hang: 10% of requests never answered"
     start_haproxy MODE=tcp RATE_LIMIT=1000
-    start_server --request-duration 100ms --hang-rate 0.1 --hang-limit 30s
+    start_server --seed 1 --request-duration 100ms --hang-rate 0.1 --hang-limit 30s
     run_client naive -n 20
     run_client right -n 20 --timeout 1s --retry --retry-wait-min 100ms --retry-wait-max 1s
 fi
@@ -93,7 +55,7 @@ fi
 if wanted slow; then
     heading "slow body: 20% of answers dribble their body over 5 s"
     start_haproxy MODE=tcp RATE_LIMIT=1000
-    start_server --request-duration 100ms --slow-body-rate 0.2 --slow-body-time 5s
+    start_server --seed 1 --request-duration 100ms --slow-body-rate 0.2 --slow-body-time 5s
     run_client naive -n 20
     run_client right -n 20 --timeout 1s --retry --retry-wait-min 100ms --retry-wait-max 1s
 fi
@@ -101,7 +63,7 @@ fi
 if wanted latency; then
     heading "latency: normal:300ms,100ms instead of a fixed time"
     start_haproxy MODE=tcp RATE_LIMIT=1000
-    start_server --latency normal:300ms,100ms
+    start_server --seed 1 --latency normal:300ms,100ms
     run_client naive -n 20 --timeout 300ms
     run_client right -n 20 --timeout 1s
 fi
@@ -109,9 +71,9 @@ fi
 if wanted outage; then
     heading "outage: every request answered 503 from 1 s to 4 s after the server starts"
     start_haproxy MODE=tcp RATE_LIMIT=1000
-    start_server --request-duration 50ms --outage 1s..4s
+    start_server --seed 1 --request-duration 50ms --outage 1s..4s
     run_client naive -n 30 --rate 10
-    start_server --request-duration 50ms --outage 1s..4s
+    start_server --seed 1 --request-duration 50ms --outage 1s..4s
     run_client right -n 30 --rate 10 --retry --backoff exponential --jitter full \
         --retry-wait-min 500ms --retry-wait-max 4s --max-retries 5 --max-elapsed 15s
 fi
@@ -119,7 +81,7 @@ fi
 if wanted http; then
     heading "haproxy http mode: over 5 requests a second per source, 429 with Retry-After: 1"
     start_haproxy MODE=http RATE_LIMIT=5
-    start_server --request-duration 50ms
+    start_server --seed 1 --request-duration 50ms
     run_client naive -n 20
     run_client retry -n 20 --retry
     run_client rate -n 20 --rate 4.5
@@ -128,7 +90,7 @@ fi
 if wanted queue; then
     heading "haproxy queue mode: 2 requests at the server at once, 500 ms in the queue at most, then 503"
     start_haproxy MODE=queue MAX_CONN=2 QUEUE_TIMEOUT=500ms
-    start_server --request-duration 200ms
+    start_server --seed 1 --request-duration 200ms
     run_client naive -n 20
     run_client retry -n 20 --retry --retry-wait-min 200ms --retry-wait-max 2s
     run_client limited -n 20 --max-concurrency 2

@@ -8,30 +8,13 @@
 # Settings: N (200), PROXY_PORT (8081), SERVER_PORT (8080), RUN_DIR (./run).
 set -u
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root" || exit 1
+# shellcheck source=scripts/lab.sh
+source "$(dirname "$0")/lab.sh"
 N=${N:-200}
-export PROXY_PORT=${PROXY_PORT:-8081}
-export SERVER_PORT=${SERVER_PORT:-8080}
-export RUN_DIR=${RUN_DIR:-$root/run}
-client="$root/target/release/client"
-server="$root/target/release/server"
-url="http://127.0.0.1:$PROXY_PORT/"
 
-server_pid=
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    scripts/haproxy.sh stop >/dev/null
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-cargo build --release --quiet --bins || exit 1
-mkdir -p "$RUN_DIR"
-MODE=queue MAX_CONN=5 QUEUE_TIMEOUT=300ms scripts/haproxy.sh start >/dev/null || exit 1
-"$server" --addr "127.0.0.1:$SERVER_PORT" --request-duration 100ms >"$RUN_DIR/storm-server.log" 2>&1 &
-server_pid=$!
-sleep 0.5
+lab_build
+start_server --request-duration 100ms
+start_haproxy MODE=queue MAX_CONN=5 QUEUE_TIMEOUT=300ms
 
 echo "$N requests at once; haproxy lets 5 at a time reach a server taking 100 ms"
 echo "(so at most 50 a second get through), queues the rest for 300 ms, then answers 503."

@@ -130,14 +130,19 @@ pub fn load_strategies(path: &Path) -> Result<Vec<Strategy>, StrategyError> {
         path: path.to_owned(),
         source,
     })?;
-    let file: StrategyFile = toml::from_str(&text).map_err(|err| StrategyError::Parse {
-        path: path.to_owned(),
-        reason: err
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("invalid")
-            .to_owned(),
+    let file: StrategyFile = toml::from_str(&text).map_err(|err| {
+        // One line: toml's own rendering spreads over several.
+        let line = err
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let message = err.message().trim().replace('\n', " ");
+        StrategyError::Parse {
+            path: path.to_owned(),
+            reason: match line {
+                Some(line) => format!("line {line}: {message}"),
+                None => message,
+            },
+        }
     })?;
     check_strategies(&file.strategy)?;
     Ok(file.strategy)
@@ -365,7 +370,7 @@ impl Strategy {
             }
         }
         if parts.is_empty() {
-            "(no limits, no retry)".to_owned()
+            "no limits, no retry".to_owned()
         } else {
             parts.join(" ")
         }

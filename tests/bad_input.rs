@@ -77,6 +77,28 @@ fn bad_client_flags_get_one_line_and_status_2() {
             "/no/such/folder",
         ),
         (&["--seed", "-4"], "--seed"),
+        (
+            &["--timeline", "/no/such/folder/t.svg"],
+            "--timeline /no/such/folder/t.svg",
+        ),
+        (&["--report", "xml"], "--report"),
+        (&["--expect-rate", "0"], "--expect-rate"),
+        (&["--expect-duration", "soon"], "--expect-duration"),
+        (
+            &["compare", "--only", "unlimited,fastest"],
+            "unknown strategy 'fastest'",
+        ),
+        (
+            &["compare", "--strategies", "/no/such/strategies.toml"],
+            "/no/such/strategies.toml",
+        ),
+        (
+            &["compare", "--timeline-dir", "/proc/no-such-dir"],
+            "--timeline-dir",
+        ),
+        (&["compare", "--pause", "-1s"], "--pause"),
+        (&["compare", "--report", "yaml"], "--report"),
+        (&["-n", "3", "compare"], "compare"),
     ];
     for (args, mentions) in cases {
         let run = client(args);
@@ -179,5 +201,42 @@ fn a_closed_or_full_stdout_does_not_panic() {
     assert_eq!(
         lines.next(),
         Some("requests: 2, succeeded: 0, failed: 2 (refused: 2)")
+    );
+}
+
+#[test]
+fn a_bad_strategy_file_gets_one_line_naming_it() {
+    let dir = common::scratch();
+    let junk = dir.path().join("junk.toml");
+    std::fs::write(&junk, "[[strategy]]\nname = \"a\"\nspeed = 3\n").expect("written");
+    let junk_text = junk.display().to_string();
+    let args = ["compare", "--strategies", junk_text.as_str()];
+    let run = client(&args);
+    assert_one_clear_line("client", &args, &run, &junk_text);
+    assert!(run.stderr[0].contains("speed"), "{:?}", run.stderr);
+}
+
+#[test]
+fn a_json_report_that_cannot_be_printed_leaves_the_summary_on_stderr() {
+    use std::process::Command;
+    let url = format!("http://127.0.0.1:{}/", common::free_port());
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full exists on Linux");
+    let output = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["-n", "2", "--report", "json", "--quiet", "--url", &url])
+        .stdout(full)
+        .output()
+        .expect("the client runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("client: could not print the report: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\nrequests: 2, succeeded: 0, failed: 2 (refused: 2)\n"),
+        "{stderr}"
     );
 }
