@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A tour of the faulty network: for each fault the server can inject and each
 # haproxy mode, one run of a naive client and one of a client with the policy
-# that copes, side by side. Only the summaries are printed; add RUST_LOG=info
-# to the client lines below to see every attempt.
+# that copes, side by side. Only four lines of each summary are printed
+# (requests, gave up, attempts, elapsed); run a client line by hand to see
+# all of it, and every attempt.
 #
 # Settings: PROXY_PORT (8081), SERVER_PORT (8080), RUN_DIR (./run), and
 # ONLY=name to run one scenario (fail, reset, hang, slow, latency, outage,
@@ -17,7 +18,8 @@ run_client() { # label, client flags...
     local label=$1
     shift
     printf '\n$ client %s\n' "$*"
-    "$client" --url "$url" --seed 7 "$@" 2>/dev/null
+    "$client" --url "$url" --seed 7 "$@" 2>/dev/null | grep -E '^(requests|gave up|attempts|elapsed):'
+
     # Let haproxy's one-second window forget this run before the next.
     sleep 2
 }
