@@ -8,7 +8,7 @@ mod common;
 mod progress;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use common::{exit_with, init_logging, parse_or_exit, positive_count, whole_number, USAGE};
+use common::{exit_with, init_logging, parse_or_exit, parsed, positive_count, whole_number, USAGE};
 use concurrent_http_client::{
     builtin_strategies, compare, is_idempotent, load_strategies, parse_duration, parse_method, run,
     select_strategies, write_events, write_timeline, Backoff, BudgetConfig, Cancel, CompareConfig,
@@ -166,11 +166,11 @@ struct PolicyArgs {
     /// With --retry, which outcomes to retry: classes (refused, reset,
     /// timeout, timeout_connect, timeout_response, dns, other), statuses
     /// (503) and families (5xx), comma-separated.
-    #[arg(long, default_value = "refused,reset,timeout,429,502,503,504", value_parser = parse_retry_on, value_name = "LIST")]
+    #[arg(long, default_value = "refused,reset,timeout,429,502,503,504", value_parser = parsed::<RetryOn>, value_name = "LIST")]
     retry_on: RetryOn,
 
     /// With --retry, how the backoff grows: constant, linear or exponential.
-    #[arg(long, default_value = "linear", value_parser = parse_backoff, value_name = "KIND")]
+    #[arg(long, default_value = "linear", value_parser = parsed::<Backoff>, value_name = "KIND")]
     backoff: Backoff,
 
     /// With --backoff exponential, the growth per retry.
@@ -179,7 +179,7 @@ struct PolicyArgs {
 
     /// With --retry, how much of each backoff is random: none, full, equal
     /// or decorrelated (as in "Exponential Backoff And Jitter").
-    #[arg(long, default_value = "equal", value_parser = parse_jitter, value_name = "KIND")]
+    #[arg(long, default_value = "equal", value_parser = parsed::<Jitter>, value_name = "KIND")]
     jitter: Jitter,
 
     /// With --retry, the base backoff: the first wait, and the step or
@@ -288,21 +288,6 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         .map_err(|_| format!("'{text}' is not a number"))?;
     RateTicker::period_of(rate).map_err(|err| err.to_string())?;
     Ok(rate)
-}
-
-fn parse_retry_on(text: &str) -> Result<RetryOn, String> {
-    text.parse()
-        .map_err(|err: concurrent_http_client::RetryOnError| err.to_string())
-}
-
-fn parse_backoff(text: &str) -> Result<Backoff, String> {
-    text.parse()
-        .map_err(|err: concurrent_http_client::BackoffError| err.to_string())
-}
-
-fn parse_jitter(text: &str) -> Result<Jitter, String> {
-    text.parse()
-        .map_err(|err: concurrent_http_client::BackoffError| err.to_string())
 }
 
 fn parse_factor(text: &str) -> Result<f64, String> {

@@ -105,3 +105,12 @@ pub fn whole_number(text: &str) -> Result<u32, String> {
         .parse::<u32>()
         .map_err(|_| format!("'{text}' is not a whole number of 0 or more"))
 }
+
+/// Reads any value that parses from text, for clap: its error as the message.
+pub fn parsed<T>(text: &str) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: Display,
+{
+    text.parse().map_err(|err: T::Err| err.to_string())
+}

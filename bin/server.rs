@@ -5,7 +5,7 @@
 mod common;
 
 use clap::Parser;
-use common::{exit_with, init_logging, parse_or_exit, positive_count, USAGE};
+use common::{exit_with, init_logging, parse_or_exit, parsed, positive_count, USAGE};
 use concurrent_http_client::{
     parse_duration, parse_rate, parse_status, FaultConfig, Latency, Outage, ServerConfig,
     TestServer,
@@ -45,7 +45,7 @@ struct Cli {
 
     /// A distribution for the request duration instead: uniform:MIN..MAX
     /// (uniform:100ms..2s) or normal:MEAN,SPREAD (normal:500ms,100ms).
-    #[arg(long, value_parser = parse_latency, allow_hyphen_values = true, value_name = "DIST")]
+    #[arg(long, value_parser = parsed::<Latency>, allow_hyphen_values = true, value_name = "DIST")]
     latency: Option<Latency>,
 
     /// Worker threads, so requests worked on at once; more wait in a queue.
@@ -105,18 +105,8 @@ struct Cli {
     /// A stretch of time after the start when every request fails:
     /// START..END, answered 503 (or :CODE), :reset, or :refuse (the listener
     /// closes). Repeat for more outages. Example: 5s..8s:reset.
-    #[arg(long, value_parser = parse_outage, value_name = "START..END[:KIND]")]
+    #[arg(long, value_parser = parsed::<Outage>, value_name = "START..END[:KIND]")]
     outage: Vec<Outage>,
-}
-
-fn parse_latency(text: &str) -> Result<Latency, String> {
-    text.parse()
-        .map_err(|err: concurrent_http_client::FaultError| err.to_string())
-}
-
-fn parse_outage(text: &str) -> Result<Outage, String> {
-    text.parse()
-        .map_err(|err: concurrent_http_client::FaultError| err.to_string())
 }
 
 fn main() {

@@ -11,6 +11,27 @@ use std::sync::Arc;
 use std::thread::{self, ScopedJoinHandle};
 use std::time::{Duration, SystemTime};
 
+/// Offsets from the start of the run: how every event says when.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock(std::time::Instant);
+
+impl Clock {
+    /// A clock whose zero is now.
+    pub(crate) fn start() -> Clock {
+        Clock(std::time::Instant::now())
+    }
+
+    /// Time since the start.
+    pub(crate) fn now(self) -> Duration {
+        self.0.elapsed()
+    }
+
+    /// An instant as an offset from the start (zero for one before it).
+    pub(crate) fn at(self, instant: std::time::Instant) -> Duration {
+        instant.saturating_duration_since(self.0)
+    }
+}
+
 /// One attempt of one request. Times are offsets from the start of the run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptEvent {

@@ -59,6 +59,24 @@ pub enum ExportError {
     },
 }
 
+impl ExportError {
+    /// Turns an I/O error on `path` into an export error.
+    fn io(path: &Path) -> impl Fn(io::Error) -> ExportError + Copy + '_ {
+        move |source| ExportError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// Turns a coding error on `path` into an export error.
+    fn format(path: &Path) -> impl Fn(String) -> ExportError + Copy + '_ {
+        move |reason| ExportError::Format {
+            path: path.to_owned(),
+            reason,
+        }
+    }
+}
+
 fn millis(duration: Duration) -> f64 {
     duration.as_micros() as f64 / 1000.0
 }
@@ -129,14 +147,7 @@ fn is_csv(path: &Path) -> bool {
 
 /// Writes every event of `record` to `path`.
 pub fn write_events(record: &RunRecord, path: &Path) -> Result<(), ExportError> {
-    let io_error = |source| ExportError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let format_error = |reason: String| ExportError::Format {
-        path: path.to_owned(),
-        reason,
-    };
+    let (io_error, format_error) = (ExportError::io(path), ExportError::format(path));
     let file = File::create(path).map_err(io_error)?;
     let rows = record.events.iter().map(EventRow::from);
     if is_csv(path) {
@@ -160,14 +171,7 @@ pub fn write_events(record: &RunRecord, path: &Path) -> Result<(), ExportError> 
 
 /// Reads the events of a file [`write_events`] wrote.
 pub fn read_events(path: &Path) -> Result<Vec<AttemptEvent>, ExportError> {
-    let io_error = |source| ExportError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let format_error = |reason: String| ExportError::Format {
-        path: path.to_owned(),
-        reason,
-    };
+    let (io_error, format_error) = (ExportError::io(path), ExportError::format(path));
     let file = File::open(path).map_err(io_error)?;
     let rows: Vec<EventRow> = if is_csv(path) {
         csv::Reader::from_reader(file)

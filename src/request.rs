@@ -5,7 +5,7 @@ use crate::backoff::RetryPolicy;
 use crate::budget::{BudgetConfig, RetryBudget};
 use crate::cancel::Cancel;
 use crate::duration::format_duration;
-use crate::events::{AttemptEvent, Record};
+use crate::events::{AttemptEvent, Clock, Record};
 use crate::outcome::Outcome;
 use crate::rate::RateTicker;
 use crate::retry_after::RetryAfter;
@@ -131,8 +131,7 @@ pub(crate) struct RequestShared<'a> {
     pub(crate) ticker: Option<&'a RateTicker>,
     pub(crate) cancel: &'a Cancel,
     pub(crate) seed: u64,
-    /// Offsets from the start of the run.
-    pub(crate) clock: &'a (dyn Fn() -> Duration + Sync),
+    pub(crate) clock: Clock,
 }
 
 /// Runs request `request` to its end, sending an event per attempt and then its end.
@@ -180,7 +179,7 @@ enum Next {
 impl RequestLoop<'_, '_> {
     fn run(&mut self, first_intended_start: Duration) -> RequestEnd {
         let clock = self.shared.clock;
-        let first_start = clock();
+        let first_start = clock.now();
         let max_elapsed = self.shared.retry.and_then(|retry| retry.max_elapsed);
         let mut intended_start = first_intended_start;
         let mut backoff_before = Duration::ZERO;
@@ -189,7 +188,11 @@ impl RequestLoop<'_, '_> {
         }
         info!("{}: starting", self.request);
         for attempt in 0u32.. {
-            let start = if attempt == 0 { first_start } else { clock() };
+            let start = if attempt == 0 {
+                first_start
+            } else {
+                clock.now()
+            };
             if attempt > 0 {
                 debug!("{}: attempt {attempt} starting", self.request);
             }
@@ -201,7 +204,7 @@ impl RequestLoop<'_, '_> {
                 time_left,
             };
             let outcome = self.shared.target.attempt(&context);
-            let end = clock();
+            let end = clock.now();
             log_outcome(self.request, &outcome);
             let next = self.decide(&outcome, attempt, backoff_before, end - first_start);
             let _ = self.records.send(Record::Attempt(AttemptEvent {
@@ -227,7 +230,7 @@ impl RequestLoop<'_, '_> {
             if !self.shared.cancel.sleep(delay) {
                 return RequestEnd::Interrupted;
             }
-            intended_start = clock();
+            intended_start = clock.now();
             if let Some(ticker) = self.shared.ticker {
                 if ticker.wait_unless(self.shared.cancel).is_none() {
                     return RequestEnd::Interrupted;
@@ -275,7 +278,7 @@ impl RequestLoop<'_, '_> {
             }
         }
         if let Some(budget) = self.shared.budget {
-            if !budget.try_retry((self.shared.clock)()) {
+            if !budget.try_retry(self.shared.clock.now()) {
                 return Next::Stop(RequestEnd::BudgetExhausted);
             }
         }

@@ -8,7 +8,7 @@
 
 use crate::budget::RetryBudget;
 use crate::cancel::Cancel;
-use crate::events::{AttemptEvent, Collector, Record, RunRecord};
+use crate::events::{AttemptEvent, Clock, Collector, Record, RunRecord};
 use crate::outcome::{ErrorClass, Outcome};
 use crate::rate::{RateError, RateTicker};
 use crate::request::{run_request, Attempter, RequestEnd, RequestShared, RetryConfig};
@@ -20,7 +20,7 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, Scope, ScopedJoinHandle};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// How a run sends its requests.
 #[derive(Debug, Clone)]
@@ -115,7 +115,6 @@ pub fn run(config: &RunConfig, target: &dyn Attempter) -> Result<RunRecord, RunE
         .map(RetryBudget::new);
     let started_at = SystemTime::now();
     let clock = Clock::start();
-    let now = move || clock.now();
     let live = AtomicUsize::new(0);
     let shared = Shared {
         config,
@@ -129,7 +128,7 @@ pub fn run(config: &RunConfig, target: &dyn Attempter) -> Result<RunRecord, RunE
             ticker: ticker.as_ref(),
             cancel: &config.cancel,
             seed: config.seed,
-            clock: &now,
+            clock,
         },
     };
 
@@ -174,24 +173,6 @@ struct Shared<'a> {
     /// Requests started and not yet finished.
     live: &'a AtomicUsize,
     request: RequestShared<'a>,
-}
-
-/// Offsets from the start of the run.
-#[derive(Debug, Clone, Copy)]
-struct Clock(Instant);
-
-impl Clock {
-    fn start() -> Clock {
-        Clock(Instant::now())
-    }
-
-    fn now(self) -> Duration {
-        self.0.elapsed()
-    }
-
-    fn at(self, instant: Instant) -> Duration {
-        instant.saturating_duration_since(self.0)
-    }
 }
 
 fn spawn_requests<'scope>(
@@ -432,6 +413,7 @@ mod tests {
     use crate::budget::BudgetConfig;
     use crate::request::AttemptContext;
     use std::sync::Mutex;
+    use std::time::Instant;
 
     fn ms(millis: u64) -> Duration {
         Duration::from_millis(millis)

@@ -249,33 +249,52 @@ fn per_request(events: &[concurrent_http_client::AttemptEvent], request: usize) 
         .collect()
 }
 
-#[test]
-fn retries_carry_requests_across_an_outage() {
-    let (server, haproxy) = through_haproxy(&["--request-duration", "0", "--outage", "0s..1500ms"]);
-    let url = haproxy.url();
-    let (run, events) = client_with_events(&[
+/// `requests` requests retried every `wait` against `url`, through an
+/// outage that started with the server.
+fn through_an_outage(
+    url: &str,
+    requests: usize,
+    wait: &str,
+) -> (common::Finished, Vec<concurrent_http_client::AttemptEvent>) {
+    let requests = requests.to_string();
+    client_with_events(&[
         "-n",
-        "3",
+        &requests,
         "--retry",
         "--max-retries",
-        "5",
+        "6",
         "--backoff",
         "constant",
         "--jitter",
         "none",
         "--retry-wait-min",
-        "500ms",
+        wait,
         "--url",
-        &url,
-    ]);
-    assert_eq!(run.code(), Some(0), "{run:?}");
-    for request in 0..3 {
-        let attempts = per_request(&events, request);
+        url,
+    ])
+}
+
+/// Every request failed with `class` until it succeeded, at least once.
+fn assert_failed_then_ok(
+    events: &[concurrent_http_client::AttemptEvent],
+    requests: usize,
+    class: &str,
+) {
+    for request in 0..requests {
+        let attempts = per_request(events, request);
         let (last, failures) = attempts.split_last().expect("at least one attempt");
         assert_eq!(last, "ok", "request {request}: {attempts:?}");
         assert!(!failures.is_empty(), "request {request} missed the outage");
-        assert!(failures.iter().all(|c| c == "http_503"), "{attempts:?}");
+        assert!(failures.iter().all(|c| c == class), "{attempts:?}");
     }
+}
+
+#[test]
+fn retries_carry_requests_across_an_outage() {
+    let (server, haproxy) = through_haproxy(&["--request-duration", "0", "--outage", "0s..1500ms"]);
+    let (run, events) = through_an_outage(&haproxy.url(), 3, "500ms");
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_failed_then_ok(&events, 3, "http_503");
     let stats = server.stats();
     assert_eq!(stats["faults"]["outage"], stats["faults"]["fail"]);
 }
@@ -284,32 +303,9 @@ fn retries_carry_requests_across_an_outage() {
 fn a_reset_outage_resets_every_connection_until_it_ends() {
     let (_server, haproxy) =
         through_haproxy(&["--request-duration", "0", "--outage", "0s..1500ms:reset"]);
-    let url = haproxy.url();
-    let (run, events) = client_with_events(&[
-        "-n",
-        "2",
-        "--retry",
-        "--max-retries",
-        "6",
-        "--backoff",
-        "constant",
-        "--jitter",
-        "none",
-        "--retry-wait-min",
-        "400ms",
-        "--url",
-        &url,
-    ]);
+    let (run, events) = through_an_outage(&haproxy.url(), 2, "400ms");
     assert_eq!(run.code(), Some(0), "{run:?}");
-    for request in 0..2 {
-        let attempts = per_request(&events, request);
-        let (last, failures) = attempts.split_last().expect("at least one attempt");
-        assert_eq!(last, "ok");
-        assert!(
-            !failures.is_empty() && failures.iter().all(|c| c == "reset"),
-            "{attempts:?}"
-        );
-    }
+    assert_failed_then_ok(&events, 2, "reset");
 }
 
 #[test]
@@ -317,30 +313,7 @@ fn a_refuse_outage_closes_the_listener_until_it_ends() {
     // Straight to the server: through haproxy, a refused backend connection
     // reaches the client as a reset instead.
     let server = Server::start_with(&["--request-duration", "0", "--outage", "0s..1500ms:refuse"]);
-    let url = format!("http://{}/", server.addr);
-    let (run, events) = client_with_events(&[
-        "-n",
-        "2",
-        "--retry",
-        "--max-retries",
-        "6",
-        "--backoff",
-        "constant",
-        "--jitter",
-        "none",
-        "--retry-wait-min",
-        "400ms",
-        "--url",
-        &url,
-    ]);
+    let (run, events) = through_an_outage(&format!("http://{}/", server.addr), 2, "400ms");
     assert_eq!(run.code(), Some(0), "{run:?}");
-    for request in 0..2 {
-        let attempts = per_request(&events, request);
-        let (last, failures) = attempts.split_last().expect("at least one attempt");
-        assert_eq!(last, "ok");
-        assert!(
-            !failures.is_empty() && failures.iter().all(|c| c == "refused"),
-            "{attempts:?}"
-        );
-    }
+    assert_failed_then_ok(&events, 2, "refused");
 }
