@@ -45,7 +45,7 @@ CLIENT_FLAGS := $(if $(N),--num-requests $(N)) \
 HAPROXY_ENV := MODE=$(MODE) RATE_LIMIT=$(RATE_LIMIT) MAX_CONN=$(MAX_CONN) QUEUE_TIMEOUT=$(QUEUE_TIMEOUT) PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help build setup teardown server client demo edge faults storm compare test check clean
+.PHONY: help build setup teardown server client demo edge faults storm compare bench test check clean
 
 help: ## list the targets
 	@echo "concurrent-http-client: make TARGET [VARIABLE=value ...]"
@@ -99,3 +99,6 @@ compare: ## the built-in strategies side by side in one table (N, STRATEGIES=fil
 
 storm: ## a retry storm against a small server, without and with jitter (~30 s)
 	@PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR) scripts/storm.sh
+
+bench: ## what threads cost: the client at several concurrency limits, one run, ratios (~1 min)
+	@SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR) N=$(N) scripts/bench.sh
