@@ -94,10 +94,10 @@ edge: ## count rejections right at haproxy's limit (about a minute)
 faults: ## a naive and a coping client against each fault and haproxy mode (~1.5 min)
 	@PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR) scripts/faults.sh
 
-compare: ## the built-in strategies side by side in one table (N, STRATEGIES=file, TIMELINES=dir)
+compare: ## the built-in strategies side by side, ~1 min (N, STRATEGIES=file, TIMELINES=dir)
 	@$(HAPROXY_ENV) REQUEST_DURATION=$(REQUEST_DURATION) N=$(N) STRATEGIES=$(STRATEGIES) TIMELINES=$(TIMELINES) ARGS="$(ARGS)" scripts/compare.sh
 
-storm: ## a retry storm against a small server, without and with jitter (~30 s)
+storm: ## a retry storm against a small server, without and with jitter (~35 s)
 	@PROXY_PORT=$(PROXY_PORT) SERVER_PORT=$(SERVER_PORT) RUN_DIR=$(RUN_DIR) scripts/storm.sh
 
 bench: ## what threads cost: the client at several concurrency limits, one run, ratios (~1 min)

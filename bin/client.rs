@@ -160,59 +160,59 @@ struct PolicyArgs {
     retry: bool,
 
     /// With --retry, at most this many retries per request (so K+1 attempts).
-    #[arg(long, default_value = "3", value_parser = whole_number, allow_negative_numbers = true, value_name = "K")]
+    #[arg(long, requires = "retry", default_value = "3", value_parser = whole_number, allow_negative_numbers = true, value_name = "K")]
     max_retries: u32,
 
     /// With --retry, which outcomes to retry: classes (refused, reset,
     /// timeout, timeout_connect, timeout_response, dns, other), statuses
     /// (503) and families (5xx), comma-separated.
-    #[arg(long, default_value = "refused,reset,timeout,429,502,503,504", value_parser = parsed::<RetryOn>, value_name = "LIST")]
+    #[arg(long, requires = "retry", default_value = "refused,reset,timeout,429,502,503,504", value_parser = parsed::<RetryOn>, value_name = "LIST")]
     retry_on: RetryOn,
 
     /// With --retry, how the backoff grows: constant, linear or exponential.
-    #[arg(long, default_value = "linear", value_parser = parsed::<Backoff>, value_name = "KIND")]
+    #[arg(long, requires = "retry", default_value = "linear", value_parser = parsed::<Backoff>, value_name = "KIND")]
     backoff: Backoff,
 
     /// With --backoff exponential, the growth per retry.
-    #[arg(long, default_value = "2", value_parser = parse_factor, allow_negative_numbers = true, value_name = "F")]
+    #[arg(long, requires = "retry", default_value = "2", value_parser = parse_factor, allow_negative_numbers = true, value_name = "F")]
     backoff_factor: f64,
 
     /// With --retry, how much of each backoff is random: none, full, equal
     /// or decorrelated (as in "Exponential Backoff And Jitter").
-    #[arg(long, default_value = "equal", value_parser = parsed::<Jitter>, value_name = "KIND")]
+    #[arg(long, requires = "retry", default_value = "equal", value_parser = parsed::<Jitter>, value_name = "KIND")]
     jitter: Jitter,
 
     /// With --retry, the base backoff: the first wait, and the step or
     /// starting point it grows from.
-    #[arg(long, default_value = "1s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
+    #[arg(long, requires = "retry", default_value = "1s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
     retry_wait_min: Duration,
 
     /// With --retry, the longest backoff.
-    #[arg(long, default_value = "3s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
+    #[arg(long, requires = "retry", default_value = "3s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
     retry_wait_max: Duration,
 
     /// With --retry, the longest one request may take, attempts and backoff
     /// together: no retry starts that would end past it [default: none].
-    #[arg(long, value_parser = parse_positive_duration, allow_hyphen_values = true, value_name = "DURATION")]
+    #[arg(long, requires = "retry", value_parser = parse_positive_duration, allow_hyphen_values = true, value_name = "DURATION")]
     max_elapsed: Option<Duration>,
 
     /// With --retry, the longest Retry-After wait to honour; a server asking
     /// for more fails the request at once.
-    #[arg(long, default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
+    #[arg(long, requires = "retry", default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true, value_name = "DURATION")]
     max_retry_after: Duration,
 
     /// With --retry, a run-wide retry budget: over any 10 s, retries at most
     /// this share of first attempts (20% or 0.2) plus --retry-budget-floor a
     /// second [default: no budget].
-    #[arg(long, value_parser = parse_share, allow_negative_numbers = true, value_name = "SHARE")]
+    #[arg(long, requires = "retry", value_parser = parse_share, allow_negative_numbers = true, value_name = "SHARE")]
     retry_budget: Option<f64>,
 
     /// With --retry-budget, retries allowed per second whatever the traffic.
-    #[arg(long, default_value = "1", value_parser = parse_floor, allow_negative_numbers = true, value_name = "PER_SECOND")]
+    #[arg(long, requires = "retry", default_value = "1", value_parser = parse_floor, allow_negative_numbers = true, value_name = "PER_SECOND")]
     retry_budget_floor: f64,
 
     /// Retry POST and PATCH too, accepting that the server may act twice.
-    #[arg(long)]
+    #[arg(long, requires = "retry")]
     retry_non_idempotent: bool,
 }
 
@@ -383,13 +383,21 @@ fn check_writable(flag: &str, path: &Path) {
     }
 }
 
-/// A cancel that Ctrl-C fires.
+/// A cancel that Ctrl-C fires. The first Ctrl-C stops the run and says what
+/// happens next; a second one quits at once, without a report.
 fn cancel_on_ctrl_c() -> Cancel {
     let (stopper, cancel) = Cancel::new();
     let stopper = Mutex::new(stopper);
+    let presses = std::sync::atomic::AtomicUsize::new(0);
     ctrlc::set_handler(move || {
-        if let Ok(mut stopper) = stopper.lock() {
-            stopper.stop();
+        if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            say("client: stopping: no new attempts; those in flight end within --timeout (Ctrl-C again to quit at once)");
+            if let Ok(mut stopper) = stopper.lock() {
+                stopper.stop();
+            }
+        } else {
+            say("client: quitting without a report");
+            std::process::exit(INTERRUPTED);
         }
     })
     .unwrap_or_else(|err| exit_with(1, format!("cannot catch Ctrl-C: {err}")));
@@ -422,6 +430,20 @@ fn main() {
 fn run_once(args: RunArgs) {
     init_logging(args.load.quiet);
     let target = http_target(&args.target);
+    if let Some(path) = &args.timeline {
+        let svg = path
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("svg"));
+        if !svg {
+            exit_with(
+                USAGE,
+                format!(
+                    "--timeline {}: the picture is SVG; name the file .svg",
+                    path.display()
+                ),
+            );
+        }
+    }
     for (flag, path) in [("--events", &args.events), ("--timeline", &args.timeline)] {
         if let Some(path) = path {
             check_writable(flag, path);
@@ -501,8 +523,13 @@ fn timeline_title(args: &RunArgs, summary: &Summary) -> String {
 }
 
 fn title(flags: &str, summary: &Summary, load: &LoadArgs) -> String {
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" {flags}")
+    };
     format!(
-        "client -n {} {flags}: {}/{} succeeded, {} attempts, {}",
+        "client -n {}{flags}: {}/{} succeeded, {} attempts, {}",
         load.num_requests,
         summary.succeeded,
         summary.requests,
@@ -528,7 +555,12 @@ fn run_compare(args: CompareArgs) {
     };
     if let Some(dir) = &args.timeline_dir {
         if let Err(err) = std::fs::create_dir_all(dir) {
-            exit_with(USAGE, format!("--timeline-dir {}: {err}", dir.display()));
+            let reason = if dir.exists() && !dir.is_dir() {
+                "not a folder".to_owned()
+            } else {
+                err.to_string()
+            };
+            exit_with(USAGE, format!("--timeline-dir {}: {reason}", dir.display()));
         }
         check_writable(
             "--timeline-dir",
@@ -547,10 +579,25 @@ fn run_compare(args: CompareArgs) {
     let mut lost = Vec::new();
     let mut index = 0;
     say(format!(
-        "comparing {count} strategies, {} requests each, against {}",
-        config.num_requests, args.target.url
+        "comparing {count} {}, {} requests each, against {}",
+        if count == 1 { "strategy" } else { "strategies" },
+        config.num_requests,
+        args.target.url
     ));
-    let results = compare(&config, &target, |compared| {
+    // One progress bar per strategy, when stderr is a terminal.
+    let progress: std::cell::RefCell<Option<Arc<progress::Progress>>> = Default::default();
+    let starting = |_: &concurrent_http_client::Strategy| {
+        let bar = progress::Progress::for_run(config.num_requests.get());
+        let observer = bar
+            .as_ref()
+            .map(|bar| Observer(Arc::clone(bar) as Arc<dyn concurrent_http_client::RunObserver>));
+        *progress.borrow_mut() = bar;
+        observer
+    };
+    let results = compare(&config, &target, starting, |compared| {
+        if let Some(bar) = progress.borrow_mut().take() {
+            bar.finish();
+        }
         index += 1;
         say(format!(
             "[{index}/{count}] {}: {}/{} succeeded, {} attempts, {}  ({})",
@@ -599,6 +646,10 @@ fn run_compare(args: CompareArgs) {
         status = status.max(1);
     }
     if config.cancel.is_cancelled() {
+        say(format!(
+            "client: stopped after {} of {count} strategies; rows marked (stopped) are partial",
+            results.len()
+        ));
         status = INTERRUPTED;
     }
     std::process::exit(status);
@@ -615,9 +666,12 @@ fn timeline_for(
         title: format!(
             "{}: {}",
             compared.strategy.name,
-            title(&compared.strategy.describe(), &compared.summary, load)
+            title(&compared.strategy.flags(), &compared.summary, load)
         ),
-        rate: compared.strategy.rate,
+        rate: compared
+            .strategy
+            .rate
+            .or(compared.summary.score.and_then(|score| score.limits.rate)),
     };
     write_timeline(record, &options, &path)
         .map_err(|err| format!("could not write the timeline: {err}"))

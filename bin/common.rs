@@ -21,9 +21,16 @@ pub fn parse_or_exit<C: clap::Parser>() -> C {
                 | ErrorKind::DisplayVersion
                 | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
                 _ => {
+                    // clap's first paragraph, on one line: the message and
+                    // what it lists under it (missing flags, possible values).
                     let rendered = error.render().to_string();
-                    let first = rendered.lines().next().unwrap_or("bad usage");
-                    let first = first.strip_prefix("error: ").unwrap_or(first);
+                    let paragraph: Vec<&str> = rendered
+                        .lines()
+                        .take_while(|line| !line.trim().is_empty())
+                        .map(str::trim)
+                        .collect();
+                    let first = paragraph.join(" ");
+                    let first = first.strip_prefix("error: ").unwrap_or(&first);
                     exit_with(USAGE, format!("{first} (see --help)"))
                 }
             }

@@ -192,6 +192,7 @@ status() {
         echo "haproxy container $(cat "$container_file") was started by setup."
     else
         echo "No haproxy of ours is running."
+        return 1
     fi
 }
 

@@ -21,9 +21,9 @@ use crate::duration::{format_duration, parse_duration};
 use crate::events::RunRecord;
 use crate::rate::RateTicker;
 use crate::report::{Limits, Summary};
-use crate::request::{Attempter, RetryConfig};
+use crate::request::{Attempter, RequestEnd, RetryConfig};
 use crate::retry_on::RetryOn;
-use crate::run::{RunConfig, RunError};
+use crate::run::{Observer, RunConfig, RunError};
 use serde::Deserialize;
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -69,9 +69,32 @@ pub struct Strategy {
     /// `--max-elapsed`.
     #[serde(default)]
     pub max_elapsed: Option<String>,
-    /// `--retry-budget`, as a share (0.2).
-    #[serde(default)]
+    /// `--retry-budget`: a share, as a number (0.2) or a percentage ("20%").
+    #[serde(default, deserialize_with = "share")]
     pub retry_budget: Option<f64>,
+}
+
+/// A share as TOML gives it: `0.2` or `"20%"`.
+fn share<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Share {
+        Number(f64),
+        Text(String),
+    }
+    match Share::deserialize(deserializer)? {
+        Share::Number(share) => Ok(Some(share)),
+        Share::Text(text) => {
+            let trimmed = text.trim();
+            let parsed = match trimmed.strip_suffix('%') {
+                Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+                None => trimmed.parse::<f64>(),
+            };
+            parsed.map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("'{text}' is not a share such as 0.2 or \"20%\""))
+            })
+        }
+    }
 }
 
 /// Why a strategy could not be used.
@@ -102,8 +125,8 @@ pub enum StrategyError {
         /// What is wrong.
         reason: String,
     },
-    /// Two strategies share a name.
-    #[error("strategy '{0}' is defined twice")]
+    /// Two strategies share a name, or `--only` names one twice.
+    #[error("strategy '{0}' is named twice")]
     Duplicate(String),
     /// `--only` named a strategy that does not exist.
     #[error("unknown strategy '{name}' (known: {known})")]
@@ -168,6 +191,9 @@ pub fn select_strategies(
 ) -> Result<Vec<Strategy>, StrategyError> {
     let mut chosen = Vec::new();
     for name in only.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if chosen.iter().any(|s: &Strategy| s.name == name) {
+            return Err(StrategyError::Duplicate(name.to_owned()));
+        }
         match strategies.iter().find(|s| s.name == name) {
             Some(strategy) => chosen.push(strategy.clone()),
             None => {
@@ -281,6 +307,29 @@ impl Strategy {
         if let Some(rate) = self.rate {
             RateTicker::period_of(rate).map_err(|err| self.setting_error(err))?;
         }
+        if !self.retry {
+            let retry_only = [
+                ("max_retries", self.max_retries.is_some()),
+                ("backoff", self.backoff.is_some()),
+                ("backoff_factor", self.backoff_factor.is_some()),
+                ("jitter", self.jitter.is_some()),
+                ("retry_wait_min", self.retry_wait_min.is_some()),
+                ("retry_wait_max", self.retry_wait_max.is_some()),
+                ("retry_on", self.retry_on.is_some()),
+                ("max_elapsed", self.max_elapsed.is_some()),
+                ("retry_budget", self.retry_budget.is_some()),
+            ];
+            if let Some((key, _)) = retry_only.iter().find(|(_, set)| *set) {
+                return Err(self.setting_error(format!("{key} needs retry = true")));
+            }
+        }
+        if let Some(factor) = self.backoff_factor {
+            if !(factor.is_finite() && factor >= 1.0) {
+                return Err(self.setting_error(format!(
+                    "backoff_factor must be a number of at least 1, got {factor}"
+                )));
+            }
+        }
         let retry = if self.retry {
             let defaults = RetryPolicy::default();
             let backoff = match self.backoff.as_deref() {
@@ -318,10 +367,14 @@ impl Strategy {
                     return Err(self.setting_error("retry_budget must be a share from 0 to 1"));
                 }
             }
+            let max_elapsed = self.duration("max_elapsed", &self.max_elapsed)?;
+            if max_elapsed.is_some_and(|limit| limit.is_zero()) {
+                return Err(self.setting_error("max_elapsed must be above zero"));
+            }
             Some(RetryConfig {
                 policy,
                 retry_on,
-                max_elapsed: self.duration("max_elapsed", &self.max_elapsed)?,
+                max_elapsed,
                 budget: self.retry_budget.map(BudgetConfig::with_ratio),
                 ..RetryConfig::default()
             })
@@ -338,8 +391,18 @@ impl Strategy {
         })
     }
 
-    /// The strategy's settings in flag form, for the table's key.
+    /// The strategy's settings in flag form, or `no limits, no retry`.
     pub fn describe(&self) -> String {
+        let flags = self.flags();
+        if flags.is_empty() {
+            "no limits, no retry".to_owned()
+        } else {
+            flags
+        }
+    }
+
+    /// The strategy's settings in flag form; empty for none.
+    pub fn flags(&self) -> String {
         let mut parts = Vec::new();
         if let Some(concurrency) = self.max_concurrency {
             parts.push(format!("--max-concurrency {concurrency}"));
@@ -369,11 +432,7 @@ impl Strategy {
                 }
             }
         }
-        if parts.is_empty() {
-            "no limits, no retry".to_owned()
-        } else {
-            parts.join(" ")
-        }
+        parts.join(" ")
     }
 }
 
@@ -395,11 +454,13 @@ pub struct CompareConfig {
     pub cancel: Cancel,
 }
 
-/// Runs every strategy of `config` against `target`, one after another, and
-/// calls `done` after each.
+/// Runs every strategy of `config` against `target`, one after another.
+/// `starting` is called before each run and may return an observer for it
+/// (a progress bar); `done` is called after each.
 pub fn compare(
     config: &CompareConfig,
     target: &dyn Attempter,
+    mut starting: impl FnMut(&Strategy) -> Option<Observer>,
     mut done: impl FnMut(&Compared),
 ) -> Result<Vec<Compared>, RunError> {
     let mut results = Vec::new();
@@ -417,6 +478,7 @@ pub fn compare(
         };
         run_config.cancel = config.cancel.clone();
         run_config.heartbeat = None;
+        run_config.observer = starting(strategy);
         let record = crate::run::run(&run_config, target)?;
         let summary = Summary::of(&record, config.limits);
         let compared = Compared {
@@ -444,6 +506,16 @@ pub struct Compared {
     pub summary: Summary,
 }
 
+impl Compared {
+    /// True when Ctrl-C cut the run short: its row is not a full result.
+    pub fn was_stopped(&self) -> bool {
+        self.record
+            .ends
+            .iter()
+            .any(|end| matches!(end, RequestEnd::Interrupted | RequestEnd::NotStarted))
+    }
+}
+
 /// The comparison table: one row per strategy.
 #[derive(Debug)]
 pub struct CompareTable<'a>(pub &'a [Compared]);
@@ -461,7 +533,11 @@ impl fmt::Display for CompareTable<'_> {
                 let latency = summary.latency_from_intended;
                 let dash = || "-".to_owned();
                 [
-                    compared.strategy.name.clone(),
+                    if compared.was_stopped() {
+                        format!("{} (stopped)", compared.strategy.name)
+                    } else {
+                        compared.strategy.name.clone()
+                    },
                     format!("{}/{}", summary.succeeded, summary.requests),
                     summary.attempts.to_string(),
                     summary.rejected().to_string(),
@@ -616,6 +692,36 @@ max_concurrency = 2
         ))
         .expect_err("an unknown jitter");
         assert!(error.to_string().contains("lots"), "{error}");
+        for (name, text, mentions) in [
+            (
+                "needs-retry.toml",
+                "[[strategy]]\nname = \"c\"\njitter = \"full\"\n",
+                "jitter needs retry = true",
+            ),
+            (
+                "factor.toml",
+                "[[strategy]]\nname = \"d\"\nretry = true\nbackoff_factor = 0.5\n",
+                "backoff_factor",
+            ),
+            (
+                "zero.toml",
+                "[[strategy]]\nname = \"e\"\nretry = true\nmax_elapsed = \"0\"\n",
+                "max_elapsed",
+            ),
+        ] {
+            let error = load_strategies(&write(name, text)).expect_err(name);
+            assert!(error.to_string().contains(mentions), "{name}: {error}");
+        }
+        let budget = load_strategies(&write(
+            "budget.toml",
+            "[[strategy]]\nname = \"f\"\nretry = true\nretry_budget = \"20%\"\n",
+        ))
+        .expect("a percentage is a share");
+        assert_eq!(budget[0].retry_budget, Some(0.2));
+        assert!(matches!(
+            select_strategies(builtin_strategies(None), "unlimited,unlimited"),
+            Err(StrategyError::Duplicate(_))
+        ));
         let twice = "[[strategy]]\nname = \"a\"\n[[strategy]]\nname = \"a\"\n";
         assert!(matches!(
             load_strategies(&write("twice.toml", twice)),

@@ -20,12 +20,17 @@ pub enum DurationError {
     /// The text was neither a number of seconds nor a humane duration.
     #[error("malformed duration '{0}' (try 2, 1.5s or 500ms)")]
     Malformed(String),
-    /// The value does not fit in a [`Duration`].
-    #[error("duration '{0}' is too large")]
+    /// The value is longer than [`MAX_DURATION`].
+    #[error("duration '{0}' is too large (at most a year)")]
     TooLarge(String),
 }
 
+/// The longest duration any flag takes: a year. Longer ones are typing
+/// mistakes, and would overflow the clock arithmetic of timeouts.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Reads a duration: bare numbers are seconds, other forms follow humantime.
+/// Anything longer than [`MAX_DURATION`] is refused.
 ///
 /// ```
 /// use concurrent_http_client::parse_duration;
@@ -37,7 +42,14 @@ pub enum DurationError {
 /// assert!(parse_duration("-1s").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    let text = text.trim();
+    let duration = read_duration(text.trim())?;
+    if duration > MAX_DURATION {
+        return Err(DurationError::TooLarge(text.trim().to_owned()));
+    }
+    Ok(duration)
+}
+
+fn read_duration(text: &str) -> Result<Duration, DurationError> {
     if text.is_empty() {
         return Err(DurationError::Empty);
     }
@@ -130,10 +142,18 @@ mod tests {
                 "{junk}"
             );
         }
-        assert!(matches!(
-            parse_duration("99999999999999999999999"),
-            Err(DurationError::TooLarge(_))
-        ));
+        for huge in [
+            "99999999999999999999999",
+            "10000000000000000000s",
+            "366days",
+            "31536001",
+        ] {
+            assert!(
+                matches!(parse_duration(huge), Err(DurationError::TooLarge(_))),
+                "{huge}"
+            );
+        }
+        assert_eq!(parse_duration("365days"), Ok(MAX_DURATION));
     }
 
     #[test]

@@ -122,8 +122,8 @@ pub enum FaultError {
         "--reset-rate, --hang-rate, --fail-rate and --slow-body-rate add up to {0}, more than 1"
     )]
     RatesOverOne(f64),
-    /// A status outside 100..=599.
-    #[error("--{flag}: {value} is not an HTTP status from 100 to 599")]
+    /// A status that is not a failure (400 to 599).
+    #[error("--{flag}: {value} is not a failure status from 400 to 599")]
     BadStatus {
         /// The flag.
         flag: &'static str,
@@ -137,7 +137,7 @@ pub enum FaultError {
     #[error("--latency '{0}': the minimum is above the maximum")]
     LatencyOrder(String),
     /// An outage that did not read.
-    #[error("--outage '{0}' is not START..END[:503|reset|refuse] (e.g. 5s..8s)")]
+    #[error("--outage '{0}' is not START..END[:CODE|reset|refuse], CODE from 400 to 599 (e.g. 5s..8s:reset)")]
     BadOutage(String),
     /// An outage that ends before it starts.
     #[error("--outage '{0}' ends before it starts")]
@@ -161,10 +161,11 @@ pub fn parse_rate(flag: &'static str, text: &str) -> Result<f64, FaultError> {
     }
 }
 
-/// Checks an HTTP status for `flag`.
+/// Checks a failure status (4xx or 5xx) for `flag`: a 2xx would not fail,
+/// and a 3xx would send the client elsewhere.
 pub fn parse_status(flag: &'static str, text: &str) -> Result<u16, FaultError> {
     match text.trim().parse::<u16>() {
-        Ok(status @ 100..=599) => Ok(status),
+        Ok(status @ 400..=599) => Ok(status),
         _ => Err(FaultError::BadStatus {
             flag,
             value: text.to_owned(),
@@ -547,8 +548,11 @@ mod tests {
         assert!(parse_rate("fail-rate", "-0.1").is_err());
         assert!(parse_rate("fail-rate", "NaN").is_err());
         assert_eq!(parse_rate("fail-rate", "0.25"), Ok(0.25));
-        assert!(parse_status("fail-status", "600").is_err());
-        assert!(parse_status("fail-status", "99").is_err());
+        for status in ["600", "99", "200", "204", "301", "abc"] {
+            assert!(parse_status("fail-status", status).is_err(), "{status}");
+        }
+        assert_eq!(parse_status("fail-status", "429"), Ok(429));
+        assert!("1s..2s:200".parse::<Outage>().is_err());
         let too_much = FaultConfig {
             reset_rate: 0.6,
             fail_rate: 0.6,

@@ -38,7 +38,7 @@ pub use compare::{
     builtin_strategies, compare, load_strategies, select_strategies, CompareConfig, CompareTable,
     Compared, Strategy, StrategyError,
 };
-pub use duration::{format_duration, parse_duration, DurationError};
+pub use duration::{format_duration, parse_duration, DurationError, MAX_DURATION};
 pub use events::{AttemptEvent, RunRecord};
 pub use export::{read_events, write_events, EventRow, ExportError};
 pub use faults::{

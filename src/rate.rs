@@ -28,8 +28,8 @@ pub enum RateError {
     /// The rate was zero, negative or not a number.
     #[error("rate must be a positive number of requests per second, got {0:?}")]
     NotPositive(f64),
-    /// The rate was so small that its period does not fit in a [`Duration`].
-    #[error("rate {0:?}/s is too small: one slot would take longer than a Duration can hold")]
+    /// The rate was so small that one slot would take more than a year.
+    #[error("rate {0:?}/s is too small: one slot would take more than a year")]
     TooSmall(f64),
     /// The ticker thread could not be started.
     #[error("could not start the rate ticker thread: {0}")]
@@ -82,7 +82,10 @@ impl RateTicker {
         if !(per_second.is_finite() && per_second > 0.0) {
             return Err(RateError::NotPositive(per_second));
         }
-        Duration::try_from_secs_f64(1.0 / per_second).map_err(|_| RateError::TooSmall(per_second))
+        match Duration::try_from_secs_f64(1.0 / per_second) {
+            Ok(period) if period <= crate::duration::MAX_DURATION => Ok(period),
+            _ => Err(RateError::TooSmall(per_second)),
+        }
     }
 
     /// Blocks until this caller gets a slot.
@@ -281,6 +284,7 @@ mod tests {
             RateTicker::period_of(1e-300),
             Err(RateError::TooSmall(1e-300))
         );
+        assert_eq!(RateTicker::period_of(1e-9), Err(RateError::TooSmall(1e-9)));
         assert_eq!(RateTicker::period_of(4.0), Ok(ms(250)));
     }
 }

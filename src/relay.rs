@@ -9,7 +9,7 @@
 //! found by the private address tiny_http reports as the request's peer.
 
 use crate::faults::{Outage, OutageKind};
-use log::{debug, warn};
+use log::{debug, info, warn};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -47,6 +47,7 @@ impl Relay {
         private: SocketAddr,
         outages: Vec<Outage>,
         started: Instant,
+        on_outage_reset: Box<dyn Fn(SocketAddr) + Send>,
     ) -> io::Result<Relay> {
         public.set_nonblocking(true)?;
         let links: Links = Arc::default();
@@ -59,6 +60,7 @@ impl Relay {
             started,
             links: Arc::clone(&links),
             stopping: Arc::clone(&stopping),
+            on_outage_reset,
         };
         let acceptor = thread::Builder::new()
             .name("relay-accept".into())
@@ -123,6 +125,8 @@ struct Acceptor {
     started: Instant,
     links: Links,
     stopping: Arc<AtomicBool>,
+    /// Told of each connection a reset outage turns away.
+    on_outage_reset: Box<dyn Fn(SocketAddr) + Send>,
 }
 
 impl Acceptor {
@@ -137,7 +141,9 @@ impl Acceptor {
             if outage == Some(OutageKind::Refuse) {
                 // Close the listener so connections are refused, and open it
                 // again when the outage is over.
-                self.listener = None;
+                if self.listener.take().is_some() {
+                    info!("outage: listener closed, connections are refused");
+                }
                 thread::sleep(POLL);
                 continue;
             }
@@ -148,7 +154,8 @@ impl Acceptor {
             match listener.accept() {
                 Ok((client, peer)) => {
                     if outage == Some(OutageKind::Reset) {
-                        debug!("outage: resetting the connection from {peer}");
+                        info!("outage: connection from {peer} reset");
+                        (self.on_outage_reset)(peer);
                         reset(&client);
                     } else if let Err(err) = self.relay(client, peer) {
                         warn!("could not relay the connection from {peer}: {err}");
@@ -170,7 +177,10 @@ impl Acceptor {
                 listener.set_nonblocking(true)?;
                 Ok(listener)
             }) {
-                Ok(listener) => self.listener = Some(listener),
+                Ok(listener) => {
+                    info!("outage over: listening on {} again", self.public_addr);
+                    self.listener = Some(listener);
+                }
                 Err(err) => {
                     warn!("could not listen on {} again: {err}", self.public_addr);
                     return None;

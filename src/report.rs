@@ -262,6 +262,14 @@ fn start_rate(events: &[AttemptEvent]) -> Option<f64> {
     (events.len() >= 2 && span > 0.0).then(|| (events.len() - 1) as f64 / span)
 }
 
+/// How the summary names a reason to give up.
+fn gave_up_label(reason: &str) -> String {
+    match reason {
+        "retry_after_too_long" => "Retry-After too long".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
 fn counts<K: fmt::Display>(map: &BTreeMap<K, usize>) -> String {
     map.iter()
         .map(|(key, count)| format!("{key} {count}"))
@@ -334,7 +342,7 @@ impl fmt::Display for Summary {
             let reasons: Vec<String> = self
                 .gave_up
                 .iter()
-                .map(|(reason, count)| format!("{count} {}", reason.replace('_', " ")))
+                .map(|(reason, count)| format!("{count} {}", gave_up_label(reason)))
                 .collect();
             writeln!(f, "gave up: {}", reasons.join(", "))?;
         }

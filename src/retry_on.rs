@@ -56,6 +56,8 @@ impl FromStr for RetryOn {
         };
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let lower = name.to_ascii_lowercase();
+            // The report's own name for a status, http_503, reads too.
+            let lower = lower.strip_prefix("http_").unwrap_or(&lower).to_owned();
             match lower.as_str() {
                 "timeout" => {
                     retry_on.classes.insert(ErrorClass::TimeoutConnect);
@@ -144,6 +146,8 @@ mod tests {
         assert!(retry_on.matches(&response(599)));
         assert!(retry_on.matches(&response(418)));
         assert!(!retry_on.matches(&response(429)));
+        let as_reported: RetryOn = "http_503".parse().expect("the report's class name");
+        assert!(as_reported.matches(&response(503)));
         let timeouts: RetryOn = "TIMEOUT".parse().expect("case does not matter");
         assert!(timeouts.matches(&Outcome::failed(ErrorClass::TimeoutConnect, "x")));
         assert!(timeouts.matches(&Outcome::failed(ErrorClass::TimeoutResponse, "x")));
@@ -151,7 +155,7 @@ mod tests {
 
     #[test]
     fn unknown_names_are_refused_by_name() {
-        for list in ["resets", "6xx", "0xx", "99", "600", "http_503", "5x"] {
+        for list in ["resets", "6xx", "0xx", "99", "600", "http_", "5x"] {
             assert_eq!(
                 list.parse::<RetryOn>(),
                 Err(RetryOnError::Unknown(list.to_owned())),

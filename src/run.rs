@@ -204,9 +204,6 @@ fn spawn_requests<'scope>(
         };
         threads.spawn(scope, shared, request, intended_start, permit);
     }
-    if cancel.is_cancelled() {
-        info!("stopping: no new requests; those in flight finish within their timeout");
-    }
     threads.join_all();
 }
 

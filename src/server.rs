@@ -239,12 +239,24 @@ impl TestServer {
         let start_error = |err: &dyn std::fmt::Display| ServerError::Start(err.to_string());
         let public = bind(&config.addr)?;
         let addr = public.local_addr().map_err(|err| start_error(&err))?;
+        let counters = Arc::new(Counters::default());
         // Faults that cut connections need the relay in front of tiny_http.
         let (listener, relay) = if config.faults.cuts_connections() {
             let private = bind("127.0.0.1:0")?;
             let private_addr = private.local_addr().map_err(|err| start_error(&err))?;
-            let relay = Relay::start(public, private_addr, config.faults.outages.clone(), started)
-                .map_err(|err| start_error(&err))?;
+            let counters = Arc::clone(&counters);
+            let count_reset = Box::new(move |_peer| {
+                counters.reset.fetch_add(1, Ordering::SeqCst);
+                counters.outage.fetch_add(1, Ordering::SeqCst);
+            });
+            let relay = Relay::start(
+                public,
+                private_addr,
+                config.faults.outages.clone(),
+                started,
+                count_reset,
+            )
+            .map_err(|err| start_error(&err))?;
             (private, Some(Arc::new(relay)))
         } else {
             (public, None)
@@ -252,7 +264,6 @@ impl TestServer {
         let http = Arc::new(
             tiny_http::Server::from_listener(listener, None).map_err(|err| start_error(&err))?,
         );
-        let counters = Arc::new(Counters::default());
         let stopping = Arc::new(AtomicBool::new(false));
         let (wake, woken) = crossbeam_channel::bounded::<()>(0);
         let (hang_tx, hang_rx) = crossbeam_channel::unbounded();
@@ -411,7 +422,8 @@ impl Worker {
             let hung = Hung {
                 id,
                 request,
-                until: Instant::now() + self.faults.hang_limit,
+                // Durations are capped at a year, far inside Instant's range.
+                until: Instant::now() + self.faults.hang_limit.min(crate::duration::MAX_DURATION),
                 _in_flight: in_flight,
             };
             if let Err(returned) = self.hangs.send(hung) {
@@ -459,6 +471,9 @@ impl Worker {
             Fault::SlowBody => {
                 drop(in_flight);
                 match send_slowly(request, self.faults.slow_body_time, &self.woken) {
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                        info!("req {id} slow body cut short: the server is shutting down");
+                    }
                     Ok(()) => {
                         self.counters.answered.fetch_add(1, Ordering::SeqCst);
                         info!(

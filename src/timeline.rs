@@ -173,7 +173,14 @@ pub fn render_timeline(
             .configure_mesh()
             .disable_x_mesh()
             .y_labels(3)
-            .y_label_formatter(&|count| format!("{count:.0}"))
+            // Counts are whole: label only the whole-number ticks.
+            .y_label_formatter(&|count| {
+                if (count - count.round()).abs() < 1e-6 {
+                    format!("{count:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .y_desc(format!(
                 "starts per {}",
                 crate::duration::format_duration(slice)
@@ -215,13 +222,25 @@ pub fn render_timeline(
             .build_cartesian_2d(0f64..end_s, (rows as f64 - 0.5)..-0.5f64)
             .map_err(draw_error)?;
         let seconds = end_s.ceil() as usize;
-        let x_labels = if seconds <= 30 { seconds + 1 } else { 16 };
+        let x_labels = if end_s < 2.0 {
+            11
+        } else if seconds <= 30 {
+            seconds + 1
+        } else {
+            16
+        };
         let y_labels = rows.min(if thin { 10 } else { 25 });
         chart
             .configure_mesh()
             .x_labels(x_labels)
-            .x_label_formatter(&|x| format!("{x:.0}s"))
-            .x_desc("seconds since the start of the run")
+            .x_label_formatter(&|x| {
+                if end_s < 2.0 {
+                    format!("{:.0}ms", x * 1000.0)
+                } else {
+                    format!("{x:.0}s")
+                }
+            })
+            .x_desc("time since the start of the run")
             .y_labels(y_labels)
             .y_label_formatter(&|y| {
                 let row = y.round().max(0.0) as usize;
@@ -295,7 +314,9 @@ pub fn render_timeline(
             .iter()
             .map(|&class| (class.to_string(), Swatch::Box(color(class))))
             .collect();
-        entries.push(("backoff".into(), Swatch::Line(backoff_color)));
+        if record.events.iter().any(|event| event.attempt > 0) {
+            entries.push(("backoff".into(), Swatch::Line(backoff_color)));
+        }
         if let Some(rate) = rate {
             entries.push((
                 format!("evenly spaced starts at {rate}/s"),

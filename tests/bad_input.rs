@@ -99,6 +99,13 @@ fn bad_client_flags_get_one_line_and_status_2() {
         (&["compare", "--pause", "-1s"], "--pause"),
         (&["compare", "--report", "yaml"], "--report"),
         (&["-n", "3", "compare"], "compare"),
+        (&["--timeout", "10000000000000000000s"], "too large"),
+        (&["--rate", "1e-9"], "more than a year"),
+        (&["--timeline", "picture.png"], "name the file .svg"),
+        (&["--max-elapsed", "5s"], "--retry"),
+        (&["--jitter", "full"], "--retry"),
+        (&["--report", "xml"], "possible values: text, json"),
+        (&["compare", "--only", "unlimited,unlimited"], "named twice"),
     ];
     for (args, mentions) in cases {
         let run = client(args);
@@ -140,6 +147,10 @@ fn bad_server_flags_get_one_line_and_status_2() {
             "more than 1",
         ),
         (&["--seed", "-4"], "--seed"),
+        (&["--hang-limit", "10000000000000000000s"], "too large"),
+        (&["--fail-status", "200"], "400 to 599"),
+        (&["--fail-status", "301"], "400 to 599"),
+        (&["--outage", "1s..2s:200"], "400 to 599"),
     ];
     for (args, mentions) in cases {
         let run = server_to_end(args);

@@ -301,11 +301,16 @@ fn retries_carry_requests_across_an_outage() {
 
 #[test]
 fn a_reset_outage_resets_every_connection_until_it_ends() {
-    let (_server, haproxy) =
+    let (server, haproxy) =
         through_haproxy(&["--request-duration", "0", "--outage", "0s..1500ms:reset"]);
     let (run, events) = through_an_outage(&haproxy.url(), 2, "400ms");
     assert_eq!(run.code(), Some(0), "{run:?}");
     assert_failed_then_ok(&events, 2, "reset");
+    // Turned away by the relay before any worker saw them, and still counted.
+    let stats = server.stats();
+    let resets = events.iter().filter(|e| !e.outcome.is_success()).count();
+    assert_eq!(stats["faults"]["reset"], resets);
+    assert_eq!(stats["faults"]["outage"], resets);
 }
 
 #[test]

@@ -115,3 +115,50 @@ fn refused_connections_are_retried_and_still_counted() {
         "attempts: 4, retries: 2, per request: 2.00 mean, 2 max"
     );
 }
+
+#[test]
+fn ctrl_c_cuts_the_backoff_short_and_still_reports_every_request() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let url = format!("http://127.0.0.1:{}/", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["-n", "5", "--max-concurrency", "2", "--retry"])
+        .args(["--backoff", "constant", "--jitter", "none"])
+        .args(["--retry-wait-min", "60s", "--retry-wait-max", "60s"])
+        .args(["--url", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the client starts");
+    // Both first attempts are refused at once; then both sleep for a minute.
+    std::thread::sleep(Duration::from_millis(700));
+    let before = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("waitable").is_none() {
+        assert!(Instant::now() < deadline, "the client did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().expect("the client ends");
+    assert!(
+        before.elapsed() < Duration::from_secs(10),
+        "the backoff was not cut short"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("client: stopping: no new attempts"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with(
+            "requests: 5, succeeded: 0, failed: 2 (refused: 2), not started: 3\ngave up: 2 interrupted\n"
+        ),
+        "{stdout}"
+    );
+}
