@@ -257,7 +257,7 @@ struct CompareArgs {
     #[command(flatten)]
     expect: ExpectArgs,
 
-    /// A TOML file of [[strategy]] tables to compare instead of the six
+    /// A TOML file of `[[strategy]]` tables to compare instead of the six
     /// built in (unlimited, concurrency-limited, rate-limited,
     /// retry-no-jitter, retry-full-jitter, rate-limited-retry).
     #[arg(long, value_name = "FILE")]
