@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{classes, client_with_events, ms, summary_line, Haproxy, Server};
+use common::{
+    args, assert_all_of_class, classes, client_with_events, ms, summary_line, Haproxy, Server,
+    ONE_QUICK_RETRY,
+};
 use concurrent_http_client::{FaultConfig, Outcome};
 use std::time::Duration;
 
@@ -117,28 +120,10 @@ fn a_seeded_fail_rate_fails_exactly_the_planned_requests() {
 fn resets_are_classed_as_resets_and_retried() {
     let (server, haproxy) = through_haproxy(&["--request-duration", "0", "--reset-rate", "1"]);
     let url = haproxy.url();
-    let (run, events) = client_with_events(&[
-        "-n",
-        "3",
-        "--retry",
-        "--max-retries",
-        "1",
-        "--retry-wait-min",
-        "10ms",
-        "--retry-wait-max",
-        "10ms",
-        "--url",
-        &url,
-    ]);
+    let (run, events) = client_with_events(&args(&["-n", "3", "--url", &url], &ONE_QUICK_RETRY));
     assert_eq!(run.code(), Some(1), "{run:?}");
     assert_eq!(events.len(), 6);
-    assert!(
-        events
-            .iter()
-            .all(|e| e.outcome.class().to_string() == "reset"),
-        "{:?}",
-        classes(&events)
-    );
+    assert_all_of_class(&events, "reset");
     assert_eq!(server.stats()["faults"]["reset"], 6);
 }
 
@@ -148,13 +133,7 @@ fn a_reset_straight_from_the_server_is_a_reset_too() {
     let url = format!("http://{}/", server.addr);
     let (run, events) = client_with_events(&["-n", "3", "--url", &url]);
     assert_eq!(run.code(), Some(1));
-    assert!(
-        events
-            .iter()
-            .all(|e| e.outcome.class().to_string() == "reset"),
-        "{:?}",
-        classes(&events)
-    );
+    assert_all_of_class(&events, "reset");
 }
 
 #[test]
@@ -162,21 +141,10 @@ fn a_hang_ends_in_a_response_timeout_within_its_bound() {
     const TIMEOUT_MS: u64 = 400;
     let (server, haproxy) = through_haproxy(&["--request-duration", "0", "--hang-rate", "1"]);
     let url = haproxy.url();
-    let (run, events) = client_with_events(&[
-        "-n",
-        "4",
-        "--timeout",
-        "400ms",
-        "--retry",
-        "--max-retries",
-        "1",
-        "--retry-wait-min",
-        "10ms",
-        "--retry-wait-max",
-        "10ms",
-        "--url",
-        &url,
-    ]);
+    let (run, events) = client_with_events(&args(
+        &["-n", "4", "--timeout", "400ms", "--url", &url],
+        &ONE_QUICK_RETRY,
+    ));
     assert_eq!(run.code(), Some(1), "{run:?}");
     assert_eq!(events.len(), 8);
     for event in &events {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{client, free_port, summary_line, Haproxy, Server};
+use common::{args, client, free_port, summary_line, Haproxy, Server, ONE_QUICK_RETRY};
 
 #[test]
 fn retry_recovers_the_request_the_rate_limit_rejected() {
@@ -92,19 +92,7 @@ fn with_nothing_listening_every_request_is_refused_and_counted() {
 fn refused_connections_are_retried_and_still_counted() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/");
-    let run = client(&[
-        "-n",
-        "2",
-        "--retry",
-        "--max-retries",
-        "1",
-        "--retry-wait-min",
-        "10ms",
-        "--retry-wait-max",
-        "10ms",
-        "--url",
-        &url,
-    ]);
+    let run = client(&args(&["-n", "2", "--url", &url], &ONE_QUICK_RETRY));
     assert_eq!(run.code(), Some(1));
     assert_eq!(
         summary_line(&run, "requests:"),

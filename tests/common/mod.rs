@@ -353,6 +353,33 @@ pub fn client_with_events(args: &[&str]) -> (Finished, Vec<concurrent_http_clien
     (run, events)
 }
 
+/// Client flags for one retry, 10 ms after the first attempt.
+pub const ONE_QUICK_RETRY: [&str; 7] = [
+    "--retry",
+    "--max-retries",
+    "1",
+    "--retry-wait-min",
+    "10ms",
+    "--retry-wait-max",
+    "10ms",
+];
+
+/// `first` followed by `more`, for building argument lists.
+pub fn args<'a>(first: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
+    first.iter().chain(more).copied().collect()
+}
+
+/// Asserts that every event ended in `class`.
+pub fn assert_all_of_class(events: &[concurrent_http_client::AttemptEvent], class: &str) {
+    assert!(
+        events
+            .iter()
+            .all(|e| e.outcome.class().to_string() == class),
+        "not all {class}: {:?}",
+        classes(events)
+    );
+}
+
 /// The class of each event, `request:attempt:class`.
 pub fn classes(events: &[concurrent_http_client::AttemptEvent]) -> Vec<String> {
     events
