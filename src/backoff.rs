@@ -141,7 +141,7 @@ impl RetryPolicy {
     /// use std::time::Duration;
     ///
     /// let s = Duration::from_secs;
-    /// let policy = RetryPolicy::new(2, s(1), s(3), Backoff::Linear, Jitter::None).unwrap();
+    /// let policy = RetryPolicy::new(2, s(1), s(3), Backoff::Linear, Jitter::None).expect("valid");
     /// assert_eq!(policy.delay(1, Duration::ZERO, 0.5), Some(s(1)));
     /// assert_eq!(policy.delay(2, s(1), 0.5), Some(s(2)));
     /// assert_eq!(policy.delay(3, s(2), 0.5), None);

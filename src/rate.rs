@@ -43,7 +43,7 @@ pub enum RateError {
 /// use concurrent_http_client::RateTicker;
 /// use std::time::Duration;
 ///
-/// let ticker = RateTicker::new(50.0).unwrap();
+/// let ticker = RateTicker::new(50.0).expect("a valid rate");
 /// let first = ticker.wait();
 /// let second = ticker.wait();
 /// assert!(second - first >= ticker.period() - ticker.jitter_allowance());

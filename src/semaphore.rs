@@ -15,7 +15,7 @@ use std::num::NonZeroUsize;
 /// use concurrent_http_client::Semaphore;
 /// use std::num::NonZeroUsize;
 ///
-/// let gate = Semaphore::new(NonZeroUsize::new(2).unwrap());
+/// let gate = Semaphore::new(NonZeroUsize::new(2).expect("2 is not zero"));
 /// let first = gate.acquire();
 /// let _second = gate.acquire();
 /// assert!(gate.try_acquire().is_none());
